@@ -1,0 +1,1 @@
+"""The control database: experiments, flags, settings and the decision log."""

@@ -1,0 +1,49 @@
+"""Read-side views of the control database for the CLI and the experiment snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from exp_pipeline.control.models import Experiment
+from exp_pipeline.control.sync import variant_rows
+from exp_pipeline.timeutil import iso_utc
+
+
+def live_experiments(session: Session) -> list[Experiment]:
+    """Experiments that are not deleted, with their children loaded, ordered by key."""
+    return list(
+        session.scalars(
+            select(Experiment)
+            .where(Experiment.deleted.is_(False))
+            .options(
+                selectinload(Experiment.variants),
+                selectinload(Experiment.metrics),
+                selectinload(Experiment.guardrails),
+                selectinload(Experiment.outcome),
+            )
+            .order_by(Experiment.key)
+        )
+    )
+
+
+def describe(experiment: Experiment) -> dict[str, Any]:
+    """A JSON-ready summary of one experiment, as `experiments list --json` prints it."""
+    outcome = experiment.outcome
+    return {
+        "key": experiment.key,
+        "name": experiment.name,
+        "status": experiment.status,
+        "feature_flag_key": experiment.feature_flag.key,
+        "flag_active": experiment.feature_flag.active,
+        "timezone": experiment.timezone,
+        "window": {"start": iso_utc(experiment.start_date), "end": iso_utc(experiment.end_date)},
+        "variants": variant_rows(experiment.variants),
+        "metrics": [m.definition for m in experiment.metrics],
+        "guardrails": [g.definition for g in experiment.guardrails],
+        "outcome": None
+        if outcome is None
+        else {"outcome": outcome.outcome, "winner": outcome.winner},
+    }

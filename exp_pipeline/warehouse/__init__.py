@@ -1,0 +1,1 @@
+"""The DuckDB event warehouse: raw events, flag assignments, quarantine, loaded files."""

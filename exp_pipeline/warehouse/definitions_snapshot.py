@@ -1,0 +1,123 @@
+"""Snapshotting experiment definitions from the control database into the warehouse.
+
+Transforms join events to experiments in SQL, so they need the definitions beside the
+events: this writes them as small tables, replaced whole in one transaction, so every
+transform in a run sees one consistent version of the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+_DDL = [
+    """
+    CREATE OR REPLACE TABLE experiment_definitions (
+        experiment_key   VARCHAR PRIMARY KEY,
+        name             VARCHAR NOT NULL,
+        status           VARCHAR NOT NULL,
+        feature_flag_key VARCHAR NOT NULL,
+        flag_active      BOOLEAN NOT NULL,
+        start_utc        TIMESTAMPTZ,
+        end_utc          TIMESTAMPTZ,
+        timezone         VARCHAR NOT NULL,
+        primary_metric   VARCHAR NOT NULL,
+        outcome          VARCHAR,
+        winner           VARCHAR,
+        snapshot_at      TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE OR REPLACE TABLE experiment_variants (
+        experiment_key     VARCHAR NOT NULL,
+        variant_key        VARCHAR NOT NULL,
+        name               VARCHAR,
+        rollout_percentage DOUBLE NOT NULL,
+        position           INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE OR REPLACE TABLE experiment_metrics (
+        experiment_key VARCHAR NOT NULL,
+        metric_key     VARCHAR NOT NULL,
+        kind           VARCHAR NOT NULL,
+        position       INTEGER NOT NULL,
+        definition     JSON NOT NULL
+    )
+    """,
+    """
+    CREATE OR REPLACE TABLE experiment_guardrails (
+        experiment_key             VARCHAR NOT NULL,
+        metric_key                 VARCHAR NOT NULL,
+        threshold                  DOUBLE NOT NULL,
+        observation_window_minutes INTEGER,
+        action                     VARCHAR NOT NULL,
+        definition                 JSON NOT NULL
+    )
+    """,
+]
+
+
+def write_definitions_snapshot(
+    con: duckdb.DuckDBPyConnection, experiments: list[dict[str, Any]], snapshot_at: datetime
+) -> None:
+    """Replace the definition tables with `experiments` (as `queries.describe` gives them)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for statement in _DDL:
+            con.execute(statement)
+        for e in experiments:
+            outcome = e["outcome"] or {}
+            con.execute(
+                "INSERT INTO experiment_definitions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    e["key"],
+                    e["name"],
+                    e["status"],
+                    e["feature_flag_key"],
+                    e["flag_active"],
+                    e["window"]["start"],
+                    e["window"]["end"],
+                    e["timezone"],
+                    e["metrics"][0]["key"],
+                    outcome.get("outcome"),
+                    outcome.get("winner"),
+                    snapshot_at,
+                ],
+            )
+            con.executemany(
+                "INSERT INTO experiment_variants VALUES (?, ?, ?, ?, ?)",
+                [
+                    [e["key"], v["key"], v["name"], v["rollout_percentage"], i]
+                    for i, v in enumerate(e["variants"])
+                ],
+            )
+            con.executemany(
+                "INSERT INTO experiment_metrics VALUES (?, ?, ?, ?, ?)",
+                [
+                    [e["key"], m["key"], m["kind"], i, json.dumps(m)]
+                    for i, m in enumerate(e["metrics"])
+                ],
+            )
+            if e["guardrails"]:
+                con.executemany(
+                    "INSERT INTO experiment_guardrails VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        [
+                            e["key"],
+                            g["metric"],
+                            g["threshold"],
+                            g["observation_window_minutes"],
+                            g["action"],
+                            json.dumps(g),
+                        ]
+                        for g in e["guardrails"]
+                    ],
+                )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

@@ -1,0 +1,82 @@
+"""DDL of the warehouse tables written at ingestion.
+
+Properties are parsed once, here: the well-known ones become typed columns and flag
+signals become a long `flag_assignments` table (one row per event and flag), so every
+later transform is plain relational work that Spark could run unchanged. The raw JSON is
+kept for metrics that read a property by name.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        event_uid    VARCHAR NOT NULL,   -- 'id:' || event_id, or 'h:' || content hash
+        event_id     VARCHAR,
+        event        VARCHAR NOT NULL,
+        distinct_id  VARCHAR NOT NULL,
+        ts           TIMESTAMPTZ NOT NULL,
+        event_date   DATE NOT NULL,      -- UTC calendar day of ts
+        properties   JSON NOT NULL,
+        user_agent   VARCHAR,
+        session_id   VARCHAR,
+        is_bot       BOOLEAN NOT NULL,
+        is_dnt       BOOLEAN NOT NULL,
+        source_file  VARCHAR NOT NULL,
+        source_line  BIGINT,             -- line in a text file, 1-based row in Parquet
+        loaded_at    TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS flag_assignments (
+        event_uid    VARCHAR NOT NULL,
+        distinct_id  VARCHAR NOT NULL,
+        ts           TIMESTAMPTZ NOT NULL,
+        flag_key     VARCHAR NOT NULL,
+        variant      VARCHAR NOT NULL,
+        source       VARCHAR NOT NULL,   -- 'property' ($feature/<flag>) | 'flag_called'
+        event        VARCHAR NOT NULL,
+        is_bot       BOOLEAN NOT NULL,
+        is_dnt       BOOLEAN NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS quarantine (
+        file_sha256    VARCHAR NOT NULL,
+        source_file    VARCHAR NOT NULL,
+        source_line    BIGINT,
+        reason         VARCHAR NOT NULL,
+        detail         VARCHAR,
+        raw            VARCHAR,
+        quarantined_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS loaded_files (
+        file_sha256   VARCHAR PRIMARY KEY,
+        path          VARCHAR NOT NULL,
+        format        VARCHAR NOT NULL,
+        size_bytes    BIGINT NOT NULL,
+        status        VARCHAR NOT NULL,  -- 'loaded' | 'rejected' (unreadable as a whole)
+        rows_read     BIGINT NOT NULL,
+        rows_loaded   BIGINT NOT NULL,
+        duplicates    BIGINT NOT NULL,
+        quarantined   BIGINT NOT NULL,
+        bots          BIGINT NOT NULL,
+        dnt           BIGINT NOT NULL,
+        loaded_at     TIMESTAMPTZ NOT NULL
+    )
+    """,
+    # What analysis reads: bots and Do-Not-Track events are excluded here, once.
+    """
+    CREATE VIEW IF NOT EXISTS analysis_events AS
+    SELECT * FROM events WHERE NOT is_bot AND NOT is_dnt
+    """,
+]
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in DDL:
+        con.execute(statement)
