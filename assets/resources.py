@@ -1,0 +1,80 @@
+"""Dagster resources wrapping the core library's stores.
+
+Each resource only holds configuration (paths, a URL) and opens its store on demand,
+so nothing touches DuckDB or the control database when Dagster loads the code location.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from exp_pipeline.control.db import ControlDatabase
+from exp_pipeline.settings import CONTROL_DB_URL_ENV, PipelineSettings
+from exp_pipeline.warehouse.connection import open_warehouse
+
+# Every asset that opens the DuckDB warehouse runs in this pool (limit 1 in dagster.yaml):
+# DuckDB admits one writing process at a time.
+DUCKDB_POOL = "duckdb_writer"
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB event warehouse."""
+
+    path: str
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with open_warehouse(
+            self.path, memory_limit=self.memory_limit, temp_directory=self.temp_directory
+        ) as con:
+            yield con
+
+
+class ControlDatabaseResource(dg.ConfigurableResource):
+    """The control database; its URL comes from the environment when it carries secrets."""
+
+    url: str
+
+    @contextmanager
+    def database(self) -> Iterator[ControlDatabase]:
+        db = ControlDatabase(self.url)
+        try:
+            yield db
+        finally:
+            db.dispose()
+
+
+class PipelineSettingsResource(dg.ConfigurableResource):
+    """Where the catalog and landing files are, and what counts as a bot."""
+
+    catalog_path: str
+    landing_dir: str
+    bot_user_agent_pattern: str
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_dir)
+
+
+def build_resources(settings: PipelineSettings) -> dict[str, dg.ConfigurableResource]:
+    """Resources for `settings`; the control DB URL stays an EnvVar when it comes from one."""
+    url = (
+        dg.EnvVar(CONTROL_DB_URL_ENV)
+        if os.environ.get(CONTROL_DB_URL_ENV)
+        else settings.control_db_url
+    )
+    return {
+        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "control_db": ControlDatabaseResource(url=url),
+        "pipeline": PipelineSettingsResource(
+            catalog_path=str(settings.catalog_path),
+            landing_dir=str(settings.landing_dir),
+            bot_user_agent_pattern=settings.bot_user_agent_pattern,
+        ),
+    }

@@ -1,0 +1,70 @@
+"""The composition root: the one Definitions object, and running the graph in-process.
+
+This is the only module that imports both `assets` and `sensors`. Dagster loads it as the
+code location (workspace.yaml); the CLI calls `materialize_graph` to run the same graph
+in-process on the same Dagster home that `dagster dev` shows.
+"""
+
+import dagster as dg
+
+from assets import ALL_ASSETS, experiment_catalog, experiment_definitions, raw_events
+from assets.resources import build_resources
+from exp_pipeline.settings import PipelineSettings
+from sensors import ALL_JOBS, ALL_SCHEDULES
+
+
+def build_definitions(settings: PipelineSettings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=ALL_JOBS,
+        schedules=ALL_SCHEDULES,
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(PipelineSettings.load())
+
+
+def dagster_instance(settings: PipelineSettings) -> dg.DagsterInstance:
+    """The persistent Dagster instance under the pipeline home (what `make ui` opens)."""
+    return dg.DagsterInstance.from_config(str(settings.prepare_dagster_home()))
+
+
+def materialize_graph(
+    settings: PipelineSettings,
+    partition_keys: list[str],
+    instance: dg.DagsterInstance | None = None,
+    log_level: str = "DEBUG",
+) -> list[dg.ExecuteInProcessResult]:
+    """Materialise the whole graph in-process: definitions, then the landing days given.
+
+    The days run as one single-run backfill (a partition range), so loading many days
+    costs one run. Raises if a run fails, with Dagster's error. `log_level` sets the
+    console logger only; every event still reaches the instance, so the UI shows it all.
+    """
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    resources = build_resources(settings)
+    instance = instance or dagster_instance(settings)
+    results = [
+        dg.materialize(
+            [experiment_catalog, experiment_definitions],
+            resources=resources,
+            instance=instance,
+            run_config=run_config,
+        )
+    ]
+    if partition_keys:
+        keys = sorted(partition_keys)
+        results.append(
+            dg.materialize(
+                [raw_events],
+                resources=resources,
+                instance=instance,
+                run_config=run_config,
+                tags={
+                    "dagster/asset_partition_range_start": keys[0],
+                    "dagster/asset_partition_range_end": keys[-1],
+                },
+            )
+        )
+    return results
