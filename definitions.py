@@ -7,10 +7,17 @@ in-process on the same Dagster home that `dagster dev` shows.
 
 import dagster as dg
 
-from assets import ALL_ASSETS, experiment_catalog, experiment_definitions, raw_events
+from assets import (
+    ALL_ASSETS,
+    ANALYSIS_ASSETS,
+    experiment_catalog,
+    experiment_definitions,
+    raw_events,
+)
+from assets.partitions import experiment_partitions
 from assets.resources import build_resources
 from exp_pipeline.settings import PipelineSettings
-from sensors import ALL_JOBS, ALL_SCHEDULES
+from sensors import ALL_JOBS, ALL_SCHEDULES, ALL_SENSORS
 
 
 def build_definitions(settings: PipelineSettings) -> dg.Definitions:
@@ -18,6 +25,7 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
         assets=ALL_ASSETS,
         jobs=ALL_JOBS,
         schedules=ALL_SCHEDULES,
+        sensors=ALL_SENSORS,
         resources=build_resources(settings),
     )
 
@@ -36,11 +44,13 @@ def materialize_graph(
     instance: dg.DagsterInstance | None = None,
     log_level: str = "DEBUG",
 ) -> list[dg.ExecuteInProcessResult]:
-    """Materialise the whole graph in-process: definitions, then the landing days given.
+    """Materialise the whole graph in-process: definitions, the landing days given, then
+    every experiment partition.
 
     The days run as one single-run backfill (a partition range), so loading many days
-    costs one run. Raises if a run fails, with Dagster's error. `log_level` sets the
-    console logger only; every event still reaches the instance, so the UI shows it all.
+    costs one run; each experiment is one run of the analysis assets. Raises if a run
+    fails, with Dagster's error. `log_level` sets the console logger only; every event
+    still reaches the instance, so the UI shows it all.
     """
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     resources = build_resources(settings)
@@ -65,6 +75,16 @@ def materialize_graph(
                     "dagster/asset_partition_range_start": keys[0],
                     "dagster/asset_partition_range_end": keys[-1],
                 },
+            )
+        )
+    for key in sorted(instance.get_dynamic_partitions(experiment_partitions.name)):
+        results.append(
+            dg.materialize(
+                ANALYSIS_ASSETS,
+                partition_key=key,
+                resources=resources,
+                instance=instance,
+                run_config=run_config,
             )
         )
     return results

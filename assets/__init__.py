@@ -1,8 +1,17 @@
 """Dagster software-defined assets: thin wrappers over `exp_pipeline`."""
 
+from assets.analysis import conversions, exposures, funnel_metrics, trend_metrics
 from assets.catalog import experiment_catalog, experiment_definitions
 from assets.ingest import raw_events
 
-ALL_ASSETS = [experiment_catalog, experiment_definitions, raw_events]
+# Experiment-scoped assets, in dependency order.
+ANALYSIS_ASSETS = [exposures, conversions, funnel_metrics, trend_metrics]
+ALL_ASSETS = [experiment_catalog, experiment_definitions, raw_events, *ANALYSIS_ASSETS]
 
-__all__ = ["ALL_ASSETS", "experiment_catalog", "experiment_definitions", "raw_events"]
+__all__ = [
+    "ALL_ASSETS",
+    "ANALYSIS_ASSETS",
+    "experiment_catalog",
+    "experiment_definitions",
+    "raw_events",
+]

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.metadata import records_table
+from assets.partitions import sync_experiment_partitions
 from assets.resources import (
     DUCKDB_POOL,
     ControlDatabaseResource,
@@ -12,7 +13,7 @@ from assets.resources import (
     WarehouseResource,
 )
 from exp_pipeline.catalog import load_catalog
-from exp_pipeline.control.queries import describe, live_experiments
+from exp_pipeline.control.queries import analysable_experiment_keys, describe, live_experiments
 from exp_pipeline.control.sync import sync_catalog
 from exp_pipeline.warehouse.definitions_snapshot import write_definitions_snapshot
 
@@ -30,8 +31,12 @@ def experiment_catalog(
     nothing.
     """
     catalog = load_catalog(pipeline.catalog_path)
-    with control_db.database() as db, db.session() as session:
-        report = sync_catalog(session, catalog)
+    with control_db.database() as db:
+        with db.session() as session:
+            report = sync_catalog(session, catalog)
+        with db.session() as session:
+            keys = analysable_experiment_keys(session)
+    added, removed = sync_experiment_partitions(context.instance, keys)
     for line in report.lines():
         context.log.info(line)
     return dg.MaterializeResult(
@@ -40,6 +45,8 @@ def experiment_catalog(
             "created": len(report.created),
             "updated": len(report.updated),
             "started": len(report.started),
+            "experiment_partitions_added": dg.MetadataValue.json(added),
+            "experiment_partitions_removed": dg.MetadataValue.json(removed),
             "changes": dg.MetadataValue.md("\n".join(f"- {line}" for line in report.lines())),
             "catalog_path": dg.MetadataValue.path(pipeline.catalog_path),
         }

@@ -11,3 +11,22 @@ daily_landing_partitions = dg.DailyPartitionsDefinition(
     start_date=PipelineSettings.load().partitions_start_date.isoformat(),
     timezone="UTC",
 )
+
+# Experiment-scoped assets: one partition per experiment key, registered by the
+# experiment_catalog asset when it syncs and kept in line by the experiment_partitions
+# sensor, so an analyst can materialise one experiment.
+experiment_partitions = dg.DynamicPartitionsDefinition(name="experiments")
+
+
+def sync_experiment_partitions(
+    instance: dg.DagsterInstance, wanted: list[str]
+) -> tuple[list[str], list[str]]:
+    """Make the experiment partitions exactly `wanted`; return (added, removed) keys."""
+    existing = set(instance.get_dynamic_partitions(experiment_partitions.name))
+    added = sorted(set(wanted) - existing)
+    removed = sorted(existing - set(wanted))
+    if added:
+        instance.add_dynamic_partitions(experiment_partitions.name, added)
+    for key in removed:
+        instance.delete_dynamic_partition(experiment_partitions.name, key)
+    return added, removed

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -257,7 +258,9 @@ def _is_day(name: str) -> bool:
 
 def _run_graph(settings: PipelineSettings, log_level: str) -> list[str]:
     """Materialise the whole graph over every landing day present; return the days."""
-    from definitions import materialize_graph  # Dagster only here: the graph's runner
+    # Dagster only here: the graph's runner. Its beta-API notice is for developers.
+    warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
+    from definitions import materialize_graph
 
     days = _landing_days(settings.landing_dir)
     first, today = settings.partitions_start_date.isoformat(), datetime.now(UTC).date().isoformat()

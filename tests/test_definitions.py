@@ -26,7 +26,15 @@ DEMO_EVENTS = 6_000
 def test_the_code_location_loads_and_validates() -> None:
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"experiment_catalog", "experiment_definitions", "raw_events"}
+    assert keys == {
+        "experiment_catalog",
+        "experiment_definitions",
+        "raw_events",
+        "exposures",
+        "conversions",
+        "funnel_metrics",
+        "trend_metrics",
+    }
     assert defs.resolve_job_def("daily_ingest") is not None
 
 
@@ -45,6 +53,18 @@ def _settings(home: Path, control_url: str, monkeypatch: pytest.MonkeyPatch) -> 
 def _demo(settings: PipelineSettings) -> DemoSummary:
     catalog = load_catalog(settings.catalog_path)
     return generate_demo_data(settings.landing_dir, catalog, n_events=DEMO_EVENTS, seed=3)
+
+
+def materializations(
+    results: list[dg.ExecuteInProcessResult], asset: str
+) -> list[dg.DagsterEvent]:
+    """The materialisation events of `asset` across the runs of one graph materialisation."""
+    return [
+        m
+        for r in results
+        for m in r.get_asset_materialization_events()
+        if m.asset_key == dg.AssetKey(asset)
+    ]
 
 
 def _warehouse_counts(settings: PipelineSettings) -> dict[str, object]:
@@ -103,11 +123,7 @@ def test_materialize_the_whole_graph_end_to_end(
         ]
 
     # Metadata an analyst reads in the UI, one materialisation per partition of the range.
-    raw = [
-        m
-        for m in results[1].get_asset_materialization_events()
-        if m.asset_key == dg.AssetKey("raw_events")
-    ]
+    raw = materializations(results, "raw_events")
     assert sorted(m.partition for m in raw) == days
     metadata = raw[0].materialization.metadata
     assert metadata["rows_loaded"].value == demo.events_written
@@ -118,11 +134,7 @@ def test_materialize_the_whole_graph_end_to_end(
     again = materialize_graph(settings, days)
     assert all(r.success for r in again)
     assert _warehouse_counts(settings) == counts
-    rerun = [
-        m
-        for m in again[1].get_asset_materialization_events()
-        if m.asset_key == dg.AssetKey("raw_events")
-    ]
+    rerun = materializations(again, "raw_events")
     assert rerun[0].materialization.metadata["rows_loaded"].value == 0
     assert rerun[0].materialization.metadata["files_already_loaded"].value == len(demo.files)
 

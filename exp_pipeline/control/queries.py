@@ -47,3 +47,14 @@ def describe(experiment: Experiment) -> dict[str, Any]:
         if outcome is None
         else {"outcome": outcome.outcome, "winner": outcome.winner},
     }
+
+
+def analysable_experiment_keys(session: Session) -> list[str]:
+    """Keys of live experiments that have started: those with a window to analyse."""
+    return list(
+        session.scalars(
+            select(Experiment.key)
+            .where(Experiment.deleted.is_(False), Experiment.status != "draft")
+            .order_by(Experiment.key)
+        )
+    )

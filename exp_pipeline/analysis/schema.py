@@ -1,0 +1,86 @@
+"""DDL of the per-experiment analysis tables.
+
+Every table carries `experiment_key`: each experiment's rows are replaced together, in one
+transaction, when its partition is materialised, so re-running an experiment is
+idempotent and never touches the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+TABLES: dict[str, str] = {
+    "exposures": """
+        experiment_key       VARCHAR NOT NULL,
+        distinct_id          VARCHAR NOT NULL,
+        variant              VARCHAR NOT NULL,
+        first_exposure_utc   TIMESTAMPTZ NOT NULL,
+        first_exposure_local TIMESTAMP NOT NULL,  -- wall-clock time in the experiment's zone
+        exposure_source      VARCHAR NOT NULL     -- 'property' | 'flag_called'
+    """,
+    "exposure_exclusions": """
+        experiment_key VARCHAR NOT NULL,
+        reason         VARCHAR NOT NULL,
+        subjects       BIGINT NOT NULL
+    """,
+    "conversions": """
+        experiment_key       VARCHAR NOT NULL,
+        metric_key           VARCHAR NOT NULL,
+        distinct_id          VARCHAR NOT NULL,
+        variant              VARCHAR NOT NULL,
+        first_conversion_utc TIMESTAMPTZ,          -- first qualifying event (last funnel step)
+        event_count          BIGINT NOT NULL,     -- metric events (funnel: 0)
+        value_sum            DOUBLE,              -- continuous: sum of the property
+        denominator_count    BIGINT,              -- ratio: denominator events
+        funnel_step          INTEGER              -- funnel: steps reached, 0..n
+    """,
+    "funnel_metrics": """
+        experiment_key VARCHAR NOT NULL,
+        metric_key     VARCHAR NOT NULL,
+        variant        VARCHAR NOT NULL,
+        step           INTEGER NOT NULL,          -- 1-based
+        step_event     VARCHAR NOT NULL,
+        subjects       BIGINT NOT NULL
+    """,
+    "trend_metrics": """
+        experiment_key VARCHAR NOT NULL,
+        metric_key     VARCHAR NOT NULL,
+        variant        VARCHAR NOT NULL,
+        day            DATE NOT NULL,             -- calendar day in the experiment's zone
+        event_count    BIGINT NOT NULL,
+        actors         BIGINT NOT NULL,           -- distinct subjects with a metric event
+        value          DOUBLE NOT NULL            -- per `math`: total or avg_count_per_actor
+    """,
+    "trend_exposures": """
+        experiment_key VARCHAR NOT NULL,
+        variant        VARCHAR NOT NULL,
+        subjects       BIGINT NOT NULL            -- distinct $feature_flag_called subjects
+    """,
+}
+
+
+def create_analysis_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for name, columns in TABLES.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+
+
+@contextmanager
+def replacing(
+    con: duckdb.DuckDBPyConnection, experiment_key: str, *tables: str
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A transaction that first deletes `experiment_key`'s rows from `tables`."""
+    create_analysis_tables(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in tables:
+            if table not in TABLES:
+                raise ValueError(f"unknown analysis table {table!r}")
+            con.execute(f"DELETE FROM {table} WHERE experiment_key = ?", [experiment_key])
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
