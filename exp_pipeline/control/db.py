@@ -27,8 +27,7 @@ from exp_pipeline.errors import SettingsError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_ID = 0x6578705F  # arbitrary constant: "exp_" in ASCII
-_migrated: set[str] = set()
-_migrated_lock = threading.Lock()
+_migrate_lock = threading.Lock()
 
 
 def sqlite_url(path: Path) -> str:
@@ -102,21 +101,22 @@ class ControlDatabase:
             return MigrationContext.configure(conn).get_current_revision()
 
     def migrate(self) -> None:
-        """Upgrade to the head revision, once per process and URL, safely across processes."""
-        key = self.engine.url.render_as_string(hide_password=False)
-        with _migrated_lock:
-            if key in _migrated:
+        """Upgrade to the head revision when behind it, safely across threads and processes.
+
+        The revision is read each time rather than remembered per URL: the same URL can
+        name a new, empty database later in the same process (`sqlite:///:memory:`, a
+        deleted SQLite file, a dropped schema), and a remembered URL would skip migrating it.
+        """
+        with _migrate_lock:
+            if self.current_revision() == head_revision():
                 return
-            head = head_revision()
-            if self.current_revision() != head:
-                config = _alembic_config()
-                with self.engine.begin() as conn:
-                    if self.dialect == "postgresql":
-                        lock = text("SELECT pg_advisory_xact_lock(:id)")
-                        conn.execute(lock, {"id": _MIGRATION_LOCK_ID})
-                    config.attributes["connection"] = conn
-                    command.upgrade(config, "head")
-            _migrated.add(key)
+            config = _alembic_config()
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    lock = text("SELECT pg_advisory_xact_lock(:id)")
+                    conn.execute(lock, {"id": _MIGRATION_LOCK_ID})
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -75,13 +75,17 @@ def transition(
     The status update is conditional on the status read, and the changed-row count is
     checked, so a concurrent change between read and write is refused, not overwritten.
     """
+    if action not in TRANSITIONS:
+        raise TransitionError(
+            f"unknown lifecycle action {action!r} (known: {', '.join(sorted(TRANSITIONS))})"
+        )
     allowed_from, to_status = TRANSITIONS[action]
     from_status = experiment.status
     if experiment.deleted:
         raise TransitionError(f"experiment {experiment.key!r} is deleted")
     if from_status not in allowed_from:
         raise TransitionError(
-            f"can't {action} experiment {experiment.key!r}: it is {from_status} "
+            f"can't {action} experiment {experiment.key!r} from {from_status} to {to_status} "
             f"(allowed from: {', '.join(sorted(allowed_from))})"
         )
     variant_keys = [v.key for v in experiment.variants]

@@ -117,6 +117,16 @@ def _build_variants(spec: ExperimentSpec) -> list[Variant]:
     ]
 
 
+def _delete_children(session: Session, children: list[Any]) -> None:
+    """Delete a child collection's rows now, before their replacements are inserted.
+
+    The unit of work inserts before it deletes, so a replacement with the same
+    (experiment_id, key) as an old row would otherwise violate the unique constraint.
+    """
+    children.clear()
+    session.flush()
+
+
 def _replace_metrics_and_guardrails(experiment: Experiment, spec: ExperimentSpec) -> None:
     experiment.metrics = [
         Metric(key=m.key, kind=m.kind, position=i, definition=m.model_dump(mode="json"))
@@ -171,6 +181,7 @@ def _update(
                 f"experiment {spec.key!r}: Can't update feature_flag_variants on Experiment "
                 f"{spec.key!r}: it has started (status {experiment.status})"
             )
+        _delete_children(session, experiment.variants)
         experiment.variants = _build_variants(spec)
         changed.append("variants")
     desired = _desired_fields(spec, default_timezone)
@@ -190,6 +201,8 @@ def _update(
     spec_metrics = [m.model_dump(mode="json") for m in spec.metrics]
     spec_guardrails = [g.model_dump(mode="json") for g in spec.guardrails]
     if stored_metrics != spec_metrics or stored_guardrails != spec_guardrails:
+        _delete_children(session, experiment.metrics)
+        _delete_children(session, experiment.guardrails)
         _replace_metrics_and_guardrails(experiment, spec)
         if stored_metrics != spec_metrics:
             changed.append("metrics")
