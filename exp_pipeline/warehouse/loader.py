@@ -30,7 +30,10 @@ SELECT *,
             WHEN nullif(trim(event), '') IS NULL THEN 'missing_event'
             WHEN nullif(trim(distinct_id), '') IS NULL THEN 'missing_distinct_id'
             WHEN nullif(trim(ts_text), '') IS NULL THEN 'missing_timestamp'
-            WHEN try_cast(ts_text AS TIMESTAMPTZ) IS NULL THEN 'invalid_timestamp'
+            -- The cast alone also takes DuckDB's special words ('epoch', 'infinity').
+            WHEN try_cast(ts_text AS TIMESTAMPTZ) IS NULL
+                 OR NOT regexp_matches(trim(ts_text), '^[0-9]{4}-[0-9]{2}-[0-9]{2}')
+                 THEN 'invalid_timestamp'
             WHEN props IS NOT NULL AND NOT json_valid(props) THEN 'invalid_properties'
             WHEN props IS NOT NULL AND json_type(props::JSON) <> 'OBJECT'
                  THEN 'invalid_properties'
@@ -96,13 +99,14 @@ SELECT f.event_uid, f.distinct_id, f.ts, substr(j.key, 10), j.value ->> '$', 'pr
 FROM new_events f, json_each(f.properties) j
 WHERE f.properties::VARCHAR LIKE '%"$feature/%'
   AND starts_with(j.key, '$feature/') AND length(j.key) > 9 AND j.type <> 'NULL'
+  AND (j.value ->> '$') <> ''
 UNION ALL
 SELECT event_uid, distinct_id, ts, properties ->> '$."$feature_flag"',
        properties ->> '$."$feature_flag_response"', 'flag_called', event, is_bot, is_dnt
 FROM new_events
 WHERE event = '$feature_flag_called'
-  AND properties ->> '$."$feature_flag"' IS NOT NULL
-  AND properties ->> '$."$feature_flag_response"' IS NOT NULL
+  AND nullif(properties ->> '$."$feature_flag"', '') IS NOT NULL
+  AND nullif(properties ->> '$."$feature_flag_response"', '') IS NOT NULL
 """
 
 
@@ -171,12 +175,24 @@ def file_sha256(path: Path) -> str:
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand folders into the files below them, sorted, so loads are reproducible."""
+    """Expand folders into the files below them, sorted, so loads are reproducible.
+
+    Hidden files and folders (a leading dot, such as macOS `._x.jsonl` resource forks or
+    an upload tool's `.partial` files) inside a folder are not landing files and are left
+    out; a file named explicitly is always taken.
+    """
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+            found.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
         elif path.is_file():
             found.append(path)
         else:

@@ -9,6 +9,7 @@ be quarantined with their line number rather than dropped.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import duckdb
@@ -98,13 +99,42 @@ def _optional(columns: dict[str, str], *names: str) -> str:
 _CSV_DIALECT = "all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"'"
 
 
+def _csv_header(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], int]:
+    """The field names on the first non-blank line of a CSV file, made unique, and its number."""
+    row = con.execute(
+        r"""
+        SELECT n, line
+        FROM (SELECT row_number() OVER () AS n, line
+              FROM read_csv(?, columns = {'line': 'VARCHAR'}, delim = E'\x01', quote = '',
+                            escape = '', header = false, auto_detect = false,
+                            max_line_size = 16777216))
+        WHERE trim(line) <> ''
+        ORDER BY n
+        LIMIT 1
+        """,
+        [str(path)],
+    ).fetchone()
+    if row is None:
+        return [], 1
+    names: list[str] = []
+    for name in next(csv.reader([row[1]])):
+        taken = name.lower() in (n.lower() for n in names)
+        names.append(f"{name}_{len(names)}" if taken else name)
+    return names, int(row[0])
+
+
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    # The columns come from the header line alone, and are then given to the reader, so
+    # that no sniffing of the data rows can fail on a malformed row (which would reject
+    # the whole file instead of that row).
+    header, header_line = _csv_header(con, path)
+    columns = {name.lower(): "VARCHAR" for name in header}
+    _require_columns(path, columns)
     reader = (
-        f"read_csv(?, {_CSV_DIALECT}, store_rejects = true, "
+        f"read_csv(?, {_CSV_DIALECT}, auto_detect = false, columns = ?, "
+        f"skip = {header_line - 1}, store_rejects = true, "
         "rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans')"
     )
-    columns = _columns(con, f"read_csv(?, {_CSV_DIALECT}, ignore_errors = true)", path)
-    _require_columns(path, columns)
     props = _optional(columns, "properties")
     event_id = _optional(columns, "event_id", "uuid")
     con.execute("DROP TABLE IF EXISTS csv_rejects")
@@ -116,22 +146,23 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                "timestamp" AS ts_text, {props} AS props, {event_id} AS event_id
         FROM {reader}
         """,
-        [str(path)],
+        [str(path), dict.fromkeys(header, "VARCHAR")],
     )
     # Rejected records (wrong column count, bad quoting) leave gaps in the numbering of
     # the accepted ones; a_j counts the accepted data rows before reject j, so accepted
-    # row k sits on line k + 1 (header) + #{j : a_j < k}.
+    # row k sits on line k + h (the header's line) + #{j : a_j < k}.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE staged AS
         WITH rejects AS (
-            SELECT line, any_value(csv_line) AS csv_line,
+            SELECT line, trim(any_value(csv_line), chr(13) || chr(10)) AS csv_line,
                    string_agg(DISTINCT error_type, ', ') AS error_type
             FROM csv_rejects GROUP BY line
         ), numbered AS (
-            SELECT line, line - row_number() OVER (ORDER BY line) - 1 AS a FROM rejects
+            SELECT line, line - row_number() OVER (ORDER BY line) - {header_line} AS a
+            FROM rejects
         )
-        SELECT k + 1 + (SELECT count(*) FROM numbered WHERE a < k) AS source_line,
+        SELECT k + {header_line} + (SELECT count(*) FROM numbered WHERE a < k) AS source_line,
                {_RAW_FIELDS} AS raw,
                NULL AS parse_error, event, distinct_id, ts_text, props, event_id
         FROM csv_rows

@@ -6,13 +6,17 @@ real loader, and reads the tables back; nothing here touches Dagster.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from exp_pipeline.warehouse.connection import open_warehouse
@@ -57,6 +61,20 @@ class Warehouse:
     def write_jsonl_gz(self, name: str, records: Iterable[dict[str, Any] | str]) -> Path:
         return self.write_bytes(name, gzip.compress(jsonl_text(records).encode("utf-8")))
 
+    def write_csv(self, name: str, header: list[str], rows: Iterable[list[str | None]]) -> Path:
+        """RFC 4180 CSV with LF line ends; None is written as an empty field."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        return self.write_text(name, buffer.getvalue())
+
+    def write_parquet(self, name: str, columns: dict[str, list[Any]]) -> Path:
+        """A Parquet file from column lists (pyarrow infers the types)."""
+        path = self.path(name)
+        pq.write_table(pa.table(columns), path)
+        return path
+
     # Loading ------------------------------------------------------------------------
     def load(self, *paths: Path | str, bot_pattern: str = BOT_PATTERN) -> LoadReport:
         return load_files(self.con, paths or [self.landing], bot_pattern=bot_pattern)
@@ -81,11 +99,25 @@ class Warehouse:
             "ORDER BY source_file, source_line"
         )
 
+    def loaded_files(self) -> list[tuple[Any, ...]]:
+        """(path name, status, rows_read, rows_loaded, duplicates, quarantined, bots, dnt)."""
+        rows = self.query(
+            "SELECT path, status, rows_read, rows_loaded, duplicates, quarantined, bots, dnt "
+            "FROM loaded_files ORDER BY path"
+        )
+        return [(Path(r[0]).name, *r[1:]) for r in rows]
+
     def event_lines(self) -> list[tuple[int, str]]:
         """(source_line, distinct_id) of every loaded event, in line order."""
         return self.query(
             "SELECT source_line, distinct_id FROM events ORDER BY source_file, source_line"
         )
+
+
+def unaccounted(result: FileLoad) -> int:
+    """Records read but neither loaded, nor a duplicate, nor quarantined: must be 0."""
+    quarantined = sum(result.quarantined.values())
+    return result.rows_read - (result.rows_loaded + result.duplicates + quarantined)
 
 
 @pytest.fixture

@@ -1,0 +1,173 @@
+"""Flag signals extracted at load: `$feature/<flag>` properties and `$feature_flag_called`.
+
+Exposure and attribution read `flag_assignments` only, so each signal must give exactly
+one row (event, flag), with the variant as text and the event's bot/DNT flags copied.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.warehouse.conftest import Warehouse
+
+TS = datetime(2024, 5, 1, 10, tzinfo=UTC)
+
+
+def ev(uid: str, name: str = "pageview", **props: Any) -> dict[str, Any]:
+    return {
+        "event": name,
+        "distinct_id": uid,
+        "timestamp": "2024-05-01T10:00:00Z",
+        "properties": props,
+    }
+
+
+def called(uid: str, flag: Any, response: Any, **props: Any) -> dict[str, Any]:
+    props = {"$feature_flag": flag, "$feature_flag_response": response, **props}
+    return ev(uid, "$feature_flag_called", **props)
+
+
+def assignments(wh: Warehouse) -> list[tuple[Any, ...]]:
+    return wh.query(
+        "SELECT distinct_id, flag_key, variant, source, event, is_bot, is_dnt "
+        "FROM flag_assignments ORDER BY distinct_id, source, flag_key"
+    )
+
+
+def test_feature_properties_give_one_row_per_event_and_flag(wh: Warehouse) -> None:
+    """Each `$feature/<flag>` property of any event is a 'property' signal for that flag."""
+    result = wh.load_one(
+        wh.write_jsonl(
+            "day.jsonl",
+            [
+                ev("u1", **{"$feature/checkout": "test", "$feature/banner": "control", "x": 1}),
+                ev("u2", "purchase", **{"$feature/checkout": "control"}),
+                ev("u3", **{"feature/checkout": "test", "$feature": "test", "$feature/": "z"}),
+            ],
+        )
+    )
+
+    assert assignments(wh) == [
+        ("u1", "banner", "control", "property", "pageview", False, False),
+        ("u1", "checkout", "test", "property", "pageview", False, False),
+        ("u2", "checkout", "control", "property", "purchase", False, False),
+    ]
+    assert result.flag_assignments == 3
+    assert wh.query(
+        "SELECT count(*), bool_and(f.ts = e.ts), bool_and(f.ts = ?) "
+        "FROM flag_assignments f JOIN events e USING (event_uid)",
+        [TS],
+    ) == [(3, True, True)]
+
+
+def test_flag_called_events(wh: Warehouse) -> None:
+    """`$feature_flag_called` with flag and response is a 'flag_called' signal.
+
+    Without a response, or with the properties on another event, it is no signal; a
+    `$feature/` property on the same event is a signal of its own.
+    """
+    result = wh.load_one(
+        wh.write_jsonl(
+            "day.jsonl",
+            [
+                called("u1", "checkout", "test"),
+                called("u2", "checkout", "control", **{"$feature/checkout": "control"}),
+                ev("u3", "$feature_flag_called", **{"$feature_flag": "checkout"}),
+                ev("u4", "$feature_flag_called", **{"$feature_flag_response": "test"}),
+                called("u5", "checkout", None),
+                ev("u6", **{"$feature_flag": "checkout", "$feature_flag_response": "test"}),
+            ],
+        )
+    )
+
+    flag_called = "$feature_flag_called"
+    assert assignments(wh) == [
+        ("u1", "checkout", "test", "flag_called", flag_called, False, False),
+        ("u2", "checkout", "control", "flag_called", flag_called, False, False),
+        ("u2", "checkout", "control", "property", flag_called, False, False),
+    ]
+    assert result.flag_assignments == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "variant"),
+    [
+        ("test", "test"),
+        (True, "true"),
+        (False, "false"),
+        (3, "3"),
+        ("", None),
+        ({"v": 1}, '{"v":1}'),
+        (None, None),
+    ],
+)
+def test_variant_values_that_are_not_strings(
+    wh: Warehouse, value: Any, variant: str | None
+) -> None:
+    """Non-string variants are stored as their JSON text; null and "" are no signal at all.
+
+    Booleans become 'true'/'false' (PostHog boolean flags); objects are kept as their
+    text, which analysis then treats as variants outside the definition.
+    """
+    wh.load_one(
+        wh.write_jsonl("day.jsonl", [ev("u1", **{"$feature/f": value}), called("u2", "f", value)])
+    )
+
+    expected = (
+        [] if variant is None else [("u1", variant, "property"), ("u2", variant, "flag_called")]
+    )
+    assert (
+        wh.query("SELECT distinct_id, variant, source FROM flag_assignments ORDER BY distinct_id")
+        == expected
+    )
+
+
+def test_escaped_feature_keys_are_found(wh: Warehouse) -> None:
+    """JSON escapes in a key (`\\/`, `\\u0024`) name the same flag as the plain key."""
+    wh.load_one(
+        wh.write_jsonl(
+            "day.jsonl",
+            [
+                '{"event": "pageview", "distinct_id": "u1", "timestamp": "2024-05-01", '
+                '"properties": {"$feature\\/a": "x", "\\u0024feature/b": "y"}}'
+            ],
+        )
+    )
+
+    assert [(r[1], r[2]) for r in assignments(wh)] == [("a", "x"), ("b", "y")]
+
+
+def test_bot_and_dnt_flags_are_copied(wh: Warehouse) -> None:
+    """A signal from a bot or Do-Not-Track event keeps that flag, so exposure can drop it."""
+    wh.load_one(
+        wh.write_jsonl(
+            "day.jsonl",
+            [
+                called("u1", "f", "test", **{"$user_agent": "Googlebot/2.1"}),
+                ev("u2", **{"$feature/f": "control", "$dnt": 1}),
+            ],
+        )
+    )
+
+    assert [(r[0], r[5], r[6]) for r in assignments(wh)] == [
+        ("u1", True, False),
+        ("u2", False, True),
+    ]
+
+
+def test_duplicates_and_quarantined_records_give_no_signal(wh: Warehouse) -> None:
+    """Only events actually inserted produce flag rows; a re-sent event adds none."""
+    records = [
+        ev("u1", **{"$feature/f": "test"}) | {"event_id": "E1"},
+        ev("u1", **{"$feature/f": "control"}) | {"event_id": "E1"},
+        ev("u2", **{"$feature/f": "test"}) | {"timestamp": "not a time"},
+    ]
+    first = wh.load_one(wh.write_jsonl("a.jsonl", records))
+    second = wh.load_one(wh.write_jsonl("b.jsonl", records[:1]))
+
+    assert (first.flag_assignments, second.flag_assignments) == (1, 0)
+    assert second.duplicates == 1
+    assert [(r[0], r[2]) for r in assignments(wh)] == [("u1", "test")]
