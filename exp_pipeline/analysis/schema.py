@@ -59,6 +59,30 @@ TABLES: dict[str, str] = {
         variant        VARCHAR NOT NULL,
         subjects       BIGINT NOT NULL            -- distinct $feature_flag_called subjects
     """,
+    "experiment_results": """
+    experiment_key    VARCHAR NOT NULL,
+    metric_key        VARCHAR NOT NULL,
+    kind              VARCHAR NOT NULL,
+    is_primary        BOOLEAN NOT NULL,
+    variant           VARCHAR NOT NULL,
+    exposures         BIGINT NOT NULL,     -- exposed subjects (trend: flag_called subjects)
+    value             DOUBLE NOT NULL,     -- conversions (funnel) or event count (trend)
+    rate              DOUBLE,              -- conversion rate (funnel); NULL for trends
+    ci_low            DOUBLE NOT NULL,     -- 95% credible interval of the posterior
+    ci_high           DOUBLE NOT NULL,
+    probability_best  DOUBLE NOT NULL,
+    lift_low          DOUBLE,              -- 95% interval of the lift over control
+    lift_high         DOUBLE,
+    expected_loss     DOUBLE NOT NULL,     -- of the metric's best variant
+    significance_code VARCHAR NOT NULL,
+    significant       BOOLEAN NOT NULL,
+    computed_at       TIMESTAMPTZ NOT NULL
+    """,
+    "experiment_result_documents": """
+        experiment_key VARCHAR NOT NULL,
+        document       JSON NOT NULL,             -- what `exp-pipeline analyze` writes
+        computed_at    TIMESTAMPTZ NOT NULL
+    """,
 }
 
 

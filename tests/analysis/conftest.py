@@ -54,6 +54,20 @@ def flag_called(who: str, when: str, flag: str, variant: str) -> dict[str, Any]:
     )
 
 
+def reference_funnel_events(flag: str) -> list[dict[str, Any]]:
+    """The reference funnel: control steps [2, 2], test steps [3, 1] ($pageview, $pageleave)."""
+    events = []
+    for who in ("c1", "c2"):
+        events.append(event("$pageview", who, "2020-01-02T00:00:00Z", flag=flag, variant="control"))
+        events.append(
+            event("$pageleave", who, "2020-01-02T00:01:00Z", flag=flag, variant="control")
+        )
+    for who in ("t1", "t2", "t3"):
+        events.append(event("$pageview", who, "2020-01-02T00:00:00Z", flag=flag, variant="test"))
+    events.append(event("$pageleave", "t1", "2020-01-02T00:02:00Z", flag=flag, variant="test"))
+    return events
+
+
 Analysed = Callable[[dict[str, Any], list[dict[str, Any]]], ExperimentDefinition]
 
 

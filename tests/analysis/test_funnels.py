@@ -9,7 +9,7 @@ import duckdb
 from exp_pipeline.analysis.conversions import build_conversions
 from exp_pipeline.analysis.exposures import build_exposures
 from exp_pipeline.analysis.funnels import build_funnel_metrics
-from tests.analysis.conftest import Analysed, event
+from tests.analysis.conftest import Analysed, event, reference_funnel_events
 
 FLAG = "a-b-test"
 
@@ -47,15 +47,7 @@ def test_two_variants_reference_step_counts(
     analysed: Analysed, warehouse: duckdb.DuckDBPyConnection
 ) -> None:
     """control [2, 2], test [3, 1]: the reference case of the statistics."""
-    events = []
-    for who in ("c1", "c2"):
-        events.append(event("$pageview", who, "2020-01-02T00:00:00Z", flag=FLAG, variant="control"))
-        events.append(
-            event("$pageleave", who, "2020-01-02T00:01:00Z", flag=FLAG, variant="control")
-        )
-    for who in ("t1", "t2", "t3"):
-        events.append(event("$pageview", who, "2020-01-02T00:00:00Z", flag=FLAG, variant="test"))
-    events.append(event("$pageleave", "t1", "2020-01-02T00:02:00Z", flag=FLAG, variant="test"))
+    events = reference_funnel_events(FLAG)
 
     steps = steps_of(analysed, warehouse, funnel_catalog(["$pageview", "$pageleave"]), events)
 
