@@ -12,12 +12,14 @@ from assets import (
     ANALYSIS_ASSETS,
     experiment_catalog,
     experiment_definitions,
+    guardrail_metrics,
     raw_events,
 )
 from assets.partitions import experiment_partitions
 from assets.resources import build_resources
 from exp_pipeline.settings import PipelineSettings
 from sensors import ALL_JOBS, ALL_SCHEDULES, ALL_SENSORS
+from sensors.guardrails import guardrail_sensor
 
 
 def build_definitions(settings: PipelineSettings) -> dg.Definitions:
@@ -87,4 +89,18 @@ def materialize_graph(
                 run_config=run_config,
             )
         )
+    results.append(
+        dg.materialize(
+            [guardrail_metrics], resources=resources, instance=instance, run_config=run_config
+        )
+    )
     return results
+
+
+def tick_guardrail_sensor(
+    settings: PipelineSettings, instance: dg.DagsterInstance | None = None
+) -> dg.SensorResult:
+    """Evaluate the guardrail sensor once, as the daemon would, on the same stores."""
+    instance = instance or dagster_instance(settings)
+    with dg.build_sensor_context(instance=instance, resources=build_resources(settings)) as context:
+        return guardrail_sensor(context)

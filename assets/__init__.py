@@ -1,17 +1,31 @@
 """Dagster software-defined assets: thin wrappers over `exp_pipeline`."""
 
-from assets.analysis import conversions, exposures, funnel_metrics, trend_metrics
+from assets.analysis import (
+    conversions,
+    experiment_results,
+    exposures,
+    funnel_metrics,
+    trend_metrics,
+)
 from assets.catalog import experiment_catalog, experiment_definitions
+from assets.guardrails import guardrail_metrics
 from assets.ingest import raw_events
 
 # Experiment-scoped assets, in dependency order.
-ANALYSIS_ASSETS = [exposures, conversions, funnel_metrics, trend_metrics]
-ALL_ASSETS = [experiment_catalog, experiment_definitions, raw_events, *ANALYSIS_ASSETS]
+ANALYSIS_ASSETS = [exposures, conversions, funnel_metrics, trend_metrics, experiment_results]
+ALL_ASSETS = [
+    experiment_catalog,
+    experiment_definitions,
+    raw_events,
+    *ANALYSIS_ASSETS,
+    guardrail_metrics,
+]
 
 __all__ = [
     "ALL_ASSETS",
     "ANALYSIS_ASSETS",
     "experiment_catalog",
     "experiment_definitions",
+    "guardrail_metrics",
     "raw_events",
 ]

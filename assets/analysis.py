@@ -1,4 +1,4 @@
-"""Experiment-scoped analysis assets: exposures, conversions, funnel and trend metrics.
+"""Experiment-scoped analysis assets: exposures, conversions, metrics and results.
 
 Each asset is partitioned by experiment key and replaces that experiment's rows in one
 transaction, so materialising one experiment never touches another and re-running is
@@ -18,6 +18,7 @@ from exp_pipeline.analysis.conversions import build_conversions
 from exp_pipeline.analysis.definitions import ExperimentDefinition, read_experiment
 from exp_pipeline.analysis.exposures import build_exposures
 from exp_pipeline.analysis.funnels import build_funnel_metrics
+from exp_pipeline.analysis.results import build_experiment_results
 from exp_pipeline.analysis.trends import build_trend_metrics
 
 ANALYSIS = {
@@ -147,3 +148,46 @@ def trend_metrics(
             "trend_metrics": len(series),
         }
     )
+
+
+@dg.asset(deps=[funnel_metrics, trend_metrics], **ANALYSIS)
+def experiment_results(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Per metric: posteriors, probability to be best, expected loss, credible intervals,
+    lift over control and the significance code (exact, deterministic).
+    """
+    with warehouse.connect() as con:
+        experiment = experiment_for(context, con)
+        document = build_experiment_results(con, experiment, run_as_of(context))
+    rows = [
+        {
+            "metric": m["metric_key"],
+            "variant": v["variant_key"],
+            "probability_best": m["probability"][v["variant_key"]],
+            "credible_interval": "[{:.4g}, {:.4g}]".format(*v["credible_interval"]),
+            "significance": m["significance_code"],
+        }
+        for m in document["metrics"]
+        for v in m["variants"]
+    ]
+    primary = document["metrics"][0] if document["metrics"] else None
+    metadata: dict[str, object] = {
+        "results": records_table(
+            rows,
+            {
+                "metric": "string",
+                "variant": "string",
+                "probability_best": "float",
+                "credible_interval": "string",
+                "significance": "string",
+            },
+        ),
+        "document": dg.MetadataValue.json(document),
+    }
+    if primary is not None:
+        metadata["primary_metric"] = primary["metric_key"]
+        metadata["primary_best_variant"] = primary["best_variant"]
+        metadata["primary_probability_best"] = primary["probability"][primary["best_variant"]]
+        metadata["primary_significant"] = primary["significant"]
+    return dg.MaterializeResult(metadata=metadata)

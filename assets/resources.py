@@ -42,8 +42,9 @@ class ControlDatabaseResource(dg.ConfigurableResource):
     url: str
 
     @contextmanager
-    def database(self) -> Iterator[ControlDatabase]:
-        db = ControlDatabase(self.url)
+    def database(self, busy_timeout_s: float = 30.0) -> Iterator[ControlDatabase]:
+        """An open handle; sensors pass a short busy timeout to stay within their tick."""
+        db = ControlDatabase(self.url, busy_timeout_s=busy_timeout_s)
         try:
             yield db
         finally:
@@ -56,6 +57,8 @@ class PipelineSettingsResource(dg.ConfigurableResource):
     catalog_path: str
     landing_dir: str
     bot_user_agent_pattern: str
+    guardrail_interval_minutes: int = 5
+    guardrail_max_experiments_per_tick: int = 50
 
     @property
     def landing(self) -> Path:
@@ -76,5 +79,7 @@ def build_resources(settings: PipelineSettings) -> dict[str, dg.ConfigurableReso
             catalog_path=str(settings.catalog_path),
             landing_dir=str(settings.landing_dir),
             bot_user_agent_pattern=settings.bot_user_agent_pattern,
+            guardrail_interval_minutes=settings.guardrail_interval_minutes,
+            guardrail_max_experiments_per_tick=settings.guardrail_max_experiments_per_tick,
         ),
     }

@@ -244,3 +244,17 @@ def load_catalog(path: str | Path) -> Catalog:
         problem = getattr(exc, "problem", None) or str(exc)
         raise CatalogError(f"{path}{where}: invalid YAML: {problem}") from None
     return parse_catalog(raw, str(path))
+
+
+def project_timezone(path: str | Path) -> str:
+    """The catalog's project timezone for schedules, or UTC when the catalog is unreadable.
+
+    Schedules are built when Dagster loads the code location; a broken catalog must fail
+    the `experiment_catalog` asset with its message, not stop the code location loading.
+    """
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        name = raw.get("timezone", "UTC") if isinstance(raw, dict) else "UTC"
+        return zone(name).key
+    except (OSError, yaml.YAMLError, ValueError, TypeError):
+        return "UTC"

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,16 +22,19 @@ from typing import Any, TypeVar
 import click
 import duckdb
 
+from exp_pipeline.analysis.results import read_result_documents
 from exp_pipeline.catalog import load_catalog
 from exp_pipeline.control.db import ControlDatabase
 from exp_pipeline.control.global_settings import all_settings, parse_value, set_setting
-from exp_pipeline.control.lifecycle import get_live_experiment, soft_delete
+from exp_pipeline.control.lifecycle import get_live_experiment, soft_delete, transition
 from exp_pipeline.control.queries import describe, live_experiments
 from exp_pipeline.control.sync import sync_catalog
 from exp_pipeline.errors import ExpPipelineError
+from exp_pipeline.guardrails.check import check_all_running_experiments
+from exp_pipeline.reporting import results_text
 from exp_pipeline.settings import CONFIG_ENV, HOME_ENV, PROJECT_ROOT, PipelineSettings
 from exp_pipeline.warehouse.connection import open_warehouse
-from exp_pipeline.warehouse.loader import LoadReport, load_files
+from exp_pipeline.warehouse.loader import LoadReport, discover, load_files
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -163,6 +167,57 @@ def experiments_delete(ctx: click.Context, key: str, actor: str) -> None:
     click.echo(f"deleted {key}")
 
 
+def _lifecycle_command(action: str, summary: str) -> None:
+    """Register `experiments <action> KEY`: a person's audited lifecycle change."""
+
+    @experiments.command(action, help=summary)
+    @click.argument("key")
+    @click.option("--reason", default="", help="Why: recorded in the decision log.")
+    @click.option(
+        "--by", "actor", default=lambda: os.environ.get("USER", "cli"), show_default="$USER"
+    )
+    @click.pass_context
+    @_one_line_errors
+    def command(ctx: click.Context, key: str, reason: str, actor: str) -> None:
+        db = ControlDatabase(_settings(ctx).control_db_url)
+        with db.session() as session:
+            experiment = get_live_experiment(session, key)
+            transition(session, experiment, action, actor=actor, reason=reason)
+            status = experiment.status
+        click.echo(f"{key}: {status}")
+
+
+_lifecycle_command("pause", "Pause running experiment KEY (its flag stops assigning).")
+_lifecycle_command(
+    "resume", "Resume paused experiment KEY: only a person does this, never a guardrail."
+)
+
+
+@cli.group()
+def guardrails() -> None:
+    """Guardrail checks of running experiments."""
+
+
+@guardrails.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+@_one_line_errors
+def guardrails_check(ctx: click.Context, as_json: bool) -> None:
+    """Evaluate every running experiment's guardrails once and write the decisions."""
+    settings = _settings(ctx)
+    db = ControlDatabase(settings.control_db_url)
+    with open_warehouse(settings.warehouse_path) as con:
+        report = check_all_running_experiments(con, db, datetime.now(UTC))
+    if as_json:
+        _echo_json(report)
+        return
+    for d in report["decisions"]:
+        click.echo(
+            f"{d['experiment_key']}: {d['outcome']}" + (f" ({d['reason']})" if d["reason"] else "")
+        )
+    click.echo(f"checked {report['checked']}, triggered {report['triggered']}")
+
+
 # --- events ------------------------------------------------------------------------------
 
 
@@ -257,10 +312,11 @@ def _is_day(name: str) -> bool:
 
 
 def _run_graph(settings: PipelineSettings, log_level: str) -> list[str]:
-    """Materialise the whole graph over every landing day present; return the days."""
+    """Materialise the whole graph over every landing day present, then tick the guardrail
+    sensor once (as the daemon would); return the days."""
     # Dagster only here: the graph's runner. Its beta-API notice is for developers.
     warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
-    from definitions import materialize_graph
+    from definitions import materialize_graph, tick_guardrail_sensor
 
     days = _landing_days(settings.landing_dir)
     first, today = settings.partitions_start_date.isoformat(), datetime.now(UTC).date().isoformat()
@@ -273,6 +329,7 @@ def _run_graph(settings: PipelineSettings, log_level: str) -> list[str]:
         )
     days = [d for d in days if d not in outside]
     materialize_graph(settings, days, log_level=log_level)
+    tick_guardrail_sensor(settings)
     return days
 
 
@@ -352,7 +409,91 @@ def _print_demo_summary(settings: PipelineSettings, days: list[str], seconds: fl
     click.echo(
         "  experiments: " + ", ".join(f"{e['key']} ({e['status']})" for e in experiments_rows)
     )
+    click.echo("")
+    click.echo(results_text(_result_documents(settings)))
+    click.echo("")
     click.echo("Open the Dagster UI on this home with: make ui   (then http://127.0.0.1:3000)")
+
+
+def _result_documents(settings: PipelineSettings, keys: list[str] | None = None) -> list[dict]:
+    """Stored results documents (all, or those of `keys`), read from the warehouse."""
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        has_results = con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_name = 'experiment_result_documents'"
+        ).fetchone()[0]
+        documents = read_result_documents(con) if has_results else []
+    return [d for d in documents if keys is None or d["experiment_key"] in keys]
+
+
+@cli.command("results")
+@click.option("--json", "as_json", is_flag=True, help="Print the results documents as JSON.")
+@click.pass_context
+@_one_line_errors
+def results(ctx: click.Context, as_json: bool) -> None:
+    """Print the latest results of every experiment, as materialised in the warehouse."""
+    documents = _result_documents(_settings(ctx))
+    if as_json:
+        _echo_json({"experiments": documents})
+    elif documents:
+        click.echo(results_text(documents))
+    else:
+        click.echo("no results yet (run `exp-pipeline materialize`)")
+
+
+@cli.command("analyze")
+@click.option(
+    "--events",
+    "events_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True),
+    help="Landing file or folder (JSONL, CSV, Parquet); repeatable.",
+)
+@click.option(
+    "--experiments",
+    "catalog_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Experiment catalog (YAML).",
+)
+@click.option("--output", type=click.Path(dir_okay=False), help="Write the results JSON here.")
+@click.pass_context
+@_one_line_errors
+def analyze(
+    ctx: click.Context, events_paths: tuple[str, ...], catalog_path: str, output: str | None
+) -> None:
+    """Run the whole asset graph on EVENTS and EXPERIMENTS and write the results as JSON.
+
+    Uses a fresh temporary home unless --home or $EXP_PIPELINE_HOME names one. The events
+    are linked into the landing folder of the first raw_events partition, so they load
+    through the same assets as scheduled runs.
+    """
+    catalog = load_catalog(catalog_path)
+    explicit_home = ctx.find_root().params.get("home") or os.environ.get(HOME_ENV)
+    with tempfile.TemporaryDirectory(prefix="exp-pipeline-") as scratch:
+        settings = _settings(ctx)
+        if not explicit_home:
+            settings = PipelineSettings.load(ctx.find_root().params.get("config_path"), scratch)
+        settings = settings.model_copy(update={"catalog_path": Path(catalog_path).resolve()})
+        _link_landing_files(settings, events_paths)
+        _run_graph(settings, log_level="WARNING")
+        documents = _result_documents(settings, [e.key for e in catalog.experiments])
+    payload = {"experiments": documents}
+    if output:
+        Path(output).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}")
+    click.echo(results_text(documents))
+
+
+def _link_landing_files(settings: PipelineSettings, paths: tuple[str, ...]) -> None:
+    """Link every landing file under `paths` into the first partition's landing folder."""
+    day_dir = settings.landing_dir / settings.partitions_start_date.isoformat()
+    day_dir.mkdir(parents=True, exist_ok=True)
+    for i, path in enumerate(discover([Path(p) for p in paths])):
+        target = day_dir / f"analyze-{i:05d}-{path.name}"
+        if not target.exists():
+            target.symlink_to(path.resolve())
 
 
 @cli.command("ui")

@@ -48,6 +48,9 @@ class _FileSettings(BaseModel):
     warehouse: str = "warehouse.duckdb"
     partitions_start_date: date = Field(default=date(2026, 11, 1))
     bot_user_agent_pattern: str = "bot|crawl|spider"
+    guardrail_interval_minutes: int = Field(default=5, ge=1, le=1440)
+    guardrail_max_experiments_per_tick: int = Field(default=50, ge=1)
+    daily_schedule_hour: int = Field(default=1, ge=0, le=22)
 
     @field_validator("bot_user_agent_pattern")
     @classmethod
@@ -71,6 +74,9 @@ class PipelineSettings(BaseModel):
     control_db_url: str
     partitions_start_date: date
     bot_user_agent_pattern: str
+    guardrail_interval_minutes: int = 5
+    guardrail_max_experiments_per_tick: int = 50
+    daily_schedule_hour: int = 1
 
     @property
     def dagster_home(self) -> Path:
@@ -121,6 +127,9 @@ class PipelineSettings(BaseModel):
             or sqlite_url(home_path / "control.db"),
             partitions_start_date=file_settings.partitions_start_date,
             bot_user_agent_pattern=file_settings.bot_user_agent_pattern,
+            guardrail_interval_minutes=file_settings.guardrail_interval_minutes,
+            guardrail_max_experiments_per_tick=file_settings.guardrail_max_experiments_per_tick,
+            daily_schedule_hour=file_settings.daily_schedule_hour,
         )
 
 

@@ -224,3 +224,183 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert "experiments" in result.stdout
     assert "events" in result.stdout
+
+
+REFERENCE_CATALOG = """\
+timezone: UTC
+experiments:
+  - key: a-b-test
+    name: Test Experiment
+    feature_flag_key: a-b-test
+    start_date: "2020-01-01T00:00"
+    end_date: "2020-01-06T00:00"
+    metrics:
+      - {key: conversion, kind: funnel, steps: ["$pageview", "$pageleave"]}
+      - {key: pageviews, kind: trend, event: "$pageview", math: total}
+"""
+
+
+def _reference_events(path: Path) -> Path:
+    rows = []
+    for who, variant, steps in [
+        ("c1", "control", 2),
+        ("c2", "control", 2),
+        ("t1", "test", 2),
+        ("t2", "test", 1),
+        ("t3", "test", 1),
+    ]:
+        for name in ["$pageview", "$pageleave"][:steps]:
+            rows.append(
+                {
+                    "event": name,
+                    "distinct_id": who,
+                    "timestamp": "2020-01-02T00:00:00Z"
+                    if name == "$pageview"
+                    else "2020-01-02 00:01",
+                    "properties": {"$feature/a-b-test": variant},
+                }
+            )
+    rows.append(
+        {
+            "event": "$pageview",
+            "distinct_id": "late",
+            "timestamp": "2020-01-08",
+            "properties": {"$feature/a-b-test": "test"},
+        }
+    )
+    rows.append(
+        {"event": "$pageview", "distinct_id": "nobody", "timestamp": "2020-01-03", "properties": {}}
+    )
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_analyze_writes_the_documented_results_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh temporary home (no --home, no $EXP_PIPELINE_HOME) and the documented schema."""
+    monkeypatch.delenv("EXP_PIPELINE_HOME", raising=False)
+    monkeypatch.delenv("EXP_PIPELINE_CONTROL_DB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    catalog = tmp_path / "experiments.yaml"
+    catalog.write_text(REFERENCE_CATALOG, encoding="utf-8")
+    events = _reference_events(tmp_path / "events.jsonl")
+    output = tmp_path / "results.json"
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            "--events",
+            str(events),
+            "--experiments",
+            str(catalog),
+            "--output",
+            str(output),
+        ],
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / ".exp_pipeline").exists()  # nothing left in the default home
+    document = json.loads(output.read_text(encoding="utf-8"))
+    (experiment,) = document["experiments"]
+    assert set(experiment) == {
+        "experiment_key",
+        "status",
+        "timezone",
+        "window",
+        "exposures",
+        "excluded",
+        "metrics",
+    }
+    assert experiment["window"] == {
+        "start": "2020-01-01T00:00:00Z",
+        "end": "2020-01-06T00:00:00Z",
+        "open_ended": False,
+    }
+    assert experiment["exposures"] == {"control": 2, "test": 3}
+    assert experiment["excluded"] == {
+        "unknown_variant": 0,
+        "multiple_variants": 0,
+        "out_of_window": 1,
+        "bot": 0,
+        "dnt": 0,
+        "no_flag": 1,
+    }
+    funnel, trend = experiment["metrics"]
+    assert set(funnel) >= {
+        "metric_key",
+        "kind",
+        "variants",
+        "probability",
+        "expected_loss",
+        "significance_code",
+        "significant",
+    }
+    assert set(funnel["variants"][0]) >= {
+        "variant_key",
+        "exposures",
+        "step_counts",
+        "conversion_rate",
+        "credible_interval",
+    }
+    assert funnel["probability"]["test"] == pytest.approx(0.114, abs=1e-3)
+    assert (funnel["expected_loss"], funnel["significance_code"]) == (1.0, "not_enough_exposure")
+    assert set(trend["variants"][0]) >= {"variant_key", "count", "exposure", "data"}
+    assert [v["count"] for v in trend["variants"]] == [2, 3]
+    assert "a-b-test (running;" in result.stdout
+
+
+def test_demo_recovers_the_known_effects(home: Path) -> None:
+    """The README's main command: the lifted funnel wins, the null trend does not."""
+    result = run(home, "demo")
+    assert result.exit_code == 0, result.output
+    assert "checkout-funnel (running;" in result.stdout
+    documents = json.loads(run(home, "results", "--json").stdout)["experiments"]
+    by_key = {d["experiment_key"]: d for d in documents}
+    funnel = by_key["checkout-funnel"]["metrics"][0]
+    assert funnel["metric_key"] == "purchase_funnel"
+    assert funnel["best_variant"] == "test"
+    assert funnel["probability"]["test"] > 0.95
+    banner = by_key["homepage-banner"]["metrics"][0]
+    assert banner["significant"] is False
+    assert max(banner["probability"].values()) < 0.9
+    listed = json.loads(run(home, "experiments", "list", "--json").stdout)
+    assert {e["key"]: e["status"] for e in listed}["new-search"] == "paused"
+
+
+def test_guardrails_check_and_a_person_resuming(home: Path) -> None:
+    """`guardrails check --json` reports the decision; only `experiments resume` undoes it."""
+    landing = home / "landing-files"
+    landing.mkdir(parents=True)
+    rows = [
+        {
+            "event": name,
+            "distinct_id": "u1",
+            "timestamp": "2026-11-20T10:00:00Z",
+            "properties": {"$feature/new-search": "test"},
+        }
+        for name in ("app_exposure", "app_error")
+    ]
+    (landing / "e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run(home, "experiments", "sync", str(CATALOG))
+    run(home, "events", "load", str(landing))
+
+    report = json.loads(run(home, "guardrails", "check", "--json").stdout)
+
+    assert (report["checked"], report["triggered"]) == (1, 1)
+    assert report["decisions"][0]["experiment_key"] == "new-search"
+    assert report["decisions"][0]["action"] == "pause"
+    assert run(home, "experiments", "resume", "new-search").stdout.strip() == (
+        "new-search: running"
+    )
+    assert_one_line_error(
+        run(home, "experiments", "resume", "new-search"),
+        "can't resume experiment 'new-search' from running to running",
+    )
+    assert run(home, "experiments", "pause", "new-search", "--reason", "manual").exit_code == 0
+    with_switch_off = run(home, "settings", "set", "experiments_enabled", "false")
+    assert with_switch_off.exit_code == 0
+    off = json.loads(run(home, "guardrails", "check", "--json").stdout)
+    assert off == {"checked": 0, "triggered": 0, "decisions": []}

@@ -7,6 +7,7 @@ PostgreSQL), and check the warehouse against the generator's exact anomaly count
 """
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -34,6 +35,8 @@ def test_the_code_location_loads_and_validates() -> None:
         "conversions",
         "funnel_metrics",
         "trend_metrics",
+        "experiment_results",
+        "guardrail_metrics",
     }
     assert defs.resolve_job_def("daily_ingest") is not None
 
@@ -50,14 +53,12 @@ def _settings(home: Path, control_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     return PipelineSettings.load(home=home)
 
 
-def _demo(settings: PipelineSettings) -> DemoSummary:
+def _demo(settings: PipelineSettings, n_events: int = DEMO_EVENTS, seed: int = 3) -> DemoSummary:
     catalog = load_catalog(settings.catalog_path)
-    return generate_demo_data(settings.landing_dir, catalog, n_events=DEMO_EVENTS, seed=3)
+    return generate_demo_data(settings.landing_dir, catalog, n_events=n_events, seed=seed)
 
 
-def materializations(
-    results: list[dg.ExecuteInProcessResult], asset: str
-) -> list[dg.DagsterEvent]:
+def materializations(results: list[dg.ExecuteInProcessResult], asset: str) -> list[dg.DagsterEvent]:
     """The materialisation events of `asset` across the runs of one graph materialisation."""
     return [
         m
@@ -161,3 +162,117 @@ def test_the_schedule_requests_yesterdays_partition() -> None:
     with dg.build_schedule_context(scheduled_execution_time=tick) as context:
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["2026-11-11"]
+
+
+def test_the_partition_sensor_follows_the_control_database(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started experiments gain a partition; deleted ones lose it; drafts never get one."""
+    from exp_pipeline.catalog import parse_catalog
+    from exp_pipeline.control.lifecycle import get_live_experiment, soft_delete
+    from exp_pipeline.control.sync import sync_catalog
+    from sensors.experiment_partitions import experiment_partitions_sensor
+
+    settings = _settings(home, "sqlite", monkeypatch)
+    db = ControlDatabase(settings.control_db_url)
+    base = {"metrics": [{"key": "m", "kind": "trend", "event": "e"}]}
+    catalog = parse_catalog(
+        {
+            "experiments": [
+                {**base, "key": k, "feature_flag_key": k, "name": k, "start_date": start}
+                for k, start in [("started", "2026-01-01"), ("draft", None), ("gone", "2026-01-01")]
+            ]
+        }
+    )
+    with db.session() as session:
+        sync_catalog(session, catalog)
+    instance = dagster_instance(settings)
+    resources = build_definitions(settings).resources
+
+    def tick() -> list:
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            return experiment_partitions_sensor(context).dynamic_partitions_requests
+
+    (added,) = tick()
+    assert isinstance(added, dg.AddDynamicPartitionsRequest)
+    assert list(added.partition_keys) == ["gone", "started"]
+    instance.add_dynamic_partitions("experiments", ["gone", "started"])
+    assert tick() == []
+    with db.session() as session:
+        soft_delete(session, get_live_experiment(session, "gone"), actor="test")
+    (removed,) = tick()
+    assert isinstance(removed, dg.DeleteDynamicPartitionsRequest)
+    assert list(removed.partition_keys) == ["gone"]
+
+
+def test_the_analysis_schedule_requests_every_experiment_once_a_day(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(home, "sqlite", monkeypatch)
+    instance = dagster_instance(settings)
+    instance.add_dynamic_partitions("experiments", ["b-test", "a-test"])
+    schedule = defs.resolve_schedule_def("daily_analysis_schedule")
+    tick = dt.datetime(2026, 11, 12, 2, 30, tzinfo=dt.UTC)
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    ) as context:
+        requests = list(schedule.evaluate_tick(context).run_requests or [])
+    assert [(r.partition_key, r.run_key) for r in requests] == [
+        ("a-test", "a-test:2026-11-12"),
+        ("b-test", "b-test:2026-11-12"),
+    ]
+
+
+def test_the_guardrail_sensor_pauses_the_breaching_demo_experiment(
+    home: Path, control_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """guardrail_metrics writes the aggregates; the sensor, reading only them, pauses."""
+    from definitions import tick_guardrail_sensor
+
+    settings = _settings(home, control_url, monkeypatch)
+    # The demo's default seed; enough events that its last hour of data shows the breach.
+    demo = _demo(settings, n_events=20_000, seed=7)
+    materialize_graph(settings, list(demo.days))
+
+    result = tick_guardrail_sensor(settings)
+
+    cursor = json.loads(result.cursor)
+    assert cursor["acted_on"] == ["new-search"]
+    assert cursor["checked"] == 1
+    with ControlDatabase(settings.control_db_url).session() as session:
+        status = {e.key: e.status for e in live_experiments(session)}
+    assert status == {
+        "checkout-funnel": "running",
+        "homepage-banner": "running",
+        "new-search": "paused",
+    }
+    again = tick_guardrail_sensor(settings)  # a repeated tick decides nothing new
+    assert json.loads(again.cursor)["acted_on"] == []
+    assert again.skip_reason is not None
+
+
+def test_a_sensor_tick_while_a_materialisation_holds_duckdb(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sensor never opens DuckDB, so it ticks cleanly while a run writes it."""
+    import subprocess
+    import sys
+
+    from definitions import tick_guardrail_sensor
+
+    settings = _settings(home, "sqlite", monkeypatch)
+    demo = _demo(settings)
+    materialize_graph(settings, list(demo.days))
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "exp_pipeline", "--home", str(home), "materialize"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ticks = []
+    while writer.poll() is None:
+        ticks.append(tick_guardrail_sensor(settings))
+    _, err = writer.communicate()
+    assert writer.returncode == 0, err
+    assert len(ticks) >= 1
+    assert all(json.loads(t.cursor)["checked"] >= 0 for t in ticks)

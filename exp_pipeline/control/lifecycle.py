@@ -7,6 +7,7 @@ assigns variants only while the experiment is running.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import select, update
@@ -69,6 +70,8 @@ def transition(
     reason: str = "",
     outcome: str | None = None,
     winner: str | None = None,
+    decision_key: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> None:
     """Apply lifecycle `action` to `experiment`, or raise TransitionError and change nothing.
 
@@ -114,7 +117,13 @@ def transition(
     if action == "complete":
         flag.served_variant = winner
         session.add(
-            Outcome(experiment_id=experiment.id, outcome=outcome, winner=winner, decided_by=actor)
+            Outcome(
+                experiment_id=experiment.id,
+                outcome=outcome,
+                winner=winner,
+                decided_by=actor,
+                decision_key=decision_key or f"{action}:{experiment.id}:{uuid.uuid4().hex}",
+            )
         )
     log_decision(
         session,
@@ -124,7 +133,11 @@ def transition(
         reason=reason,
         from_status=from_status,
         to_status=to_status,
-        details={"outcome": outcome, "winner": winner} if action == "complete" else None,
+        details={
+            **({"outcome": outcome, "winner": winner} if action == "complete" else {}),
+            **({"decision_key": decision_key} if decision_key else {}),
+            **(details or {}),
+        },
     )
 
 

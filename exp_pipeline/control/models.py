@@ -193,6 +193,51 @@ class Outcome(Base):
     winner: Mapped[str | None] = mapped_column(String(255))
     decided_by: Mapped[str] = mapped_column(String(255))
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The decision that ended the experiment; unique, so one decision ends it once.
+    decision_key: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class GuardrailSnapshot(Base):
+    """The latest per-variant guardrail aggregates of one running experiment.
+
+    Written by the `guardrail_metrics` asset (which reads the DuckDB warehouse) and read
+    by the guardrail sensor, which never opens DuckDB. `sequential_state` carries the
+    always-valid p-values between looks.
+    """
+
+    __tablename__ = "guardrail_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), unique=True
+    )
+    computed_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    sequential_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class GuardrailTrigger(Base):
+    """One guardrail firing (an action) or a hold on unhealthy data (a warning)."""
+
+    __tablename__ = "guardrail_triggers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Unique and never null: a decision is written once, however often it is evaluated.
+    decision_key: Mapped[str] = mapped_column(String(255), unique=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
+    experiment_key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(20))  # "action" | "warning"
+    action: Mapped[str] = mapped_column(String(20))  # "pause" | "rollback" | "hold"
+    metric_key: Mapped[str | None] = mapped_column(String(255))
+    variant: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    observation_window_minutes: Mapped[int | None] = mapped_column(Integer)
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class DecisionLog(Base):

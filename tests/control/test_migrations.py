@@ -23,12 +23,14 @@ from exp_pipeline.control.global_settings import get_setting, set_setting
 from exp_pipeline.control.models import Base, FeatureFlag
 from exp_pipeline.errors import SettingsError
 
-HEAD = "0001"
+HEAD = "0002"
 TABLES = {
     "alembic_version",
     "decision_log",
     "experiments",
     "feature_flags",
+    "guardrail_snapshots",
+    "guardrail_triggers",
     "guardrails",
     "metrics",
     "outcomes",
@@ -57,7 +59,7 @@ def run_alembic(db: ControlDatabase, action: Callable[[Config, str], None], revi
         action(config, revision)
 
 
-def test_head_revision_is_the_initial_schema() -> None:
+def test_head_revision_is_the_latest_migration() -> None:
     """Pins the revision chain, so a new migration must update these tests on purpose."""
     assert head_revision() == HEAD
 
@@ -243,3 +245,37 @@ def test_bad_urls_are_one_line_settings_errors(url: str, message: str) -> None:
         ControlDatabase(url)
     assert str(excinfo.value).startswith(message)
     assert "\n" not in str(excinfo.value)
+
+
+def test_upgrading_from_0001_keys_existing_outcomes(control_url: str) -> None:
+    """Outcomes written before decision keys existed get a unique key derived from their id."""
+    db = ControlDatabase(control_url)
+    run_alembic(db, command.downgrade, "0001")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO feature_flags (id, key, active, deleted, created_at, updated_at) "
+                "VALUES (1, 'f', false, false, :now, :now)"
+            ),
+            {"now": "2026-01-01 00:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO experiments (id, key, name, description, feature_flag_id, status, "
+                "deleted, created_at, updated_at) "
+                "VALUES (1, 'e', 'E', '', 1, 'completed', false, :now, :now)"
+            ),
+            {"now": "2026-01-01 00:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO outcomes (id, experiment_id, outcome, winner, decided_by, decided_at) "
+                "VALUES (7, 1, 'shipped', NULL, 'me', :now)"
+            ),
+            {"now": "2026-01-01 00:00:00"},
+        )
+    run_alembic(db, command.upgrade, "head")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT decision_key FROM outcomes")).scalar_one() == "legacy:7"
+    assert schema_diff(db) == []
+    db.dispose()

@@ -1,0 +1,1 @@
+"""Guardrails: per-variant aggregates, the decision rule, and audited write-back."""
