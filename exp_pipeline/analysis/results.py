@@ -12,6 +12,7 @@ Funnel and trend metrics are analysed here; continuous and ratio metrics are bui
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from exp_pipeline.analysis.exposures import read_exposure_summary
 from exp_pipeline.analysis.funnels import read_funnel_steps
 from exp_pipeline.analysis.schema import replacing
 from exp_pipeline.analysis.trends import TrendSeries, read_trend_series
-from exp_pipeline.stats import BayesianResult, analyse_funnel, analyse_trend
+from exp_pipeline.stats import BayesianResult, BetaPosterior, analyse_funnel, analyse_trend
 from exp_pipeline.timeutil import iso_utc
 
 ANALYSED_KINDS = ("funnel", "trend")
@@ -47,9 +48,19 @@ def _verdict(result: BayesianResult) -> dict[str, Any]:
     }
 
 
-def _intervals(result: BayesianResult, key: str) -> dict[str, list[float]]:
-    """A variant's credible interval, and its lift interval unless it is control."""
-    intervals = {"credible_interval": _interval(result.credible_intervals[key])}
+def _posterior(result: BayesianResult, key: str) -> dict[str, Any]:
+    """A variant's posterior by name and parameters, e.g. {"distribution": "beta", ...}."""
+    posterior = result.posteriors[key]
+    name = "beta" if isinstance(posterior, BetaPosterior) else "gamma"
+    return {"distribution": name, **{k: _round(v) for k, v in asdict(posterior).items()}}
+
+
+def _intervals(result: BayesianResult, key: str) -> dict[str, Any]:
+    """A variant's posterior and credible interval, and its lift interval unless control."""
+    intervals: dict[str, Any] = {
+        "posterior": _posterior(result, key),
+        "credible_interval": _interval(result.credible_intervals[key]),
+    }
     if key in result.lift_intervals:
         intervals["lift_interval"] = _interval(result.lift_intervals[key])
     return intervals

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import pytest
 
 from exp_pipeline.analysis.conversions import build_conversions
 from exp_pipeline.analysis.exposures import build_exposures
 from exp_pipeline.analysis.funnels import build_funnel_metrics
+from exp_pipeline.stats import analyse_funnel
 from tests.analysis.conftest import Analysed, event, reference_funnel_events
 
 FLAG = "a-b-test"
@@ -80,6 +82,13 @@ def test_four_variants_unknown_variant_and_first_touch_on_one_event(
 
     assert exposures.excluded["unknown_variant"] == 1
     assert steps == {"control": [1, 1], "test_1": [1, 1], "test_2": [1, 0], "test_3": [1, 0]}
+    # Beta(2, 1) twice and Beta(1, 2) twice: the two converting variants tie, ahead.
+    result = analyse_funnel(steps)
+    assert result.code == "not_enough_exposure"
+    assert result.probabilities["control"] == pytest.approx(result.probabilities["test_1"])
+    assert result.probabilities["test_2"] == pytest.approx(result.probabilities["test_3"])
+    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-9)
+    assert result.probabilities["control"] > result.probabilities["test_2"]
 
 
 def test_conversion_window_counts_from_each_step_one(
