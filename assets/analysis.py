@@ -6,27 +6,42 @@ idempotent. They read every raw_events partition and the definitions snapshot.
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
 from assets.catalog import experiment_definitions
 from assets.ingest import raw_events
-from assets.metadata import counts_table, records_table
+from assets.metadata import check_result, counts_table, records_table, schema_from_ddl
 from assets.partitions import experiment_partitions
 from assets.resources import DUCKDB_POOL, WarehouseResource
 from exp_pipeline.analysis.conversions import build_conversions
 from exp_pipeline.analysis.definitions import ExperimentDefinition, read_experiment
-from exp_pipeline.analysis.exposures import build_exposures
+from exp_pipeline.analysis.exposures import build_exposures, read_exposure_summary
 from exp_pipeline.analysis.funnels import build_funnel_metrics
+from exp_pipeline.analysis.health import (
+    exposure_freshness_check,
+    multiple_variant_check,
+    srm_check,
+)
 from exp_pipeline.analysis.results import build_experiment_results
+from exp_pipeline.analysis.schema import TABLES
 from exp_pipeline.analysis.trends import build_trend_metrics
+from exp_pipeline.report.plots import metric_plots
+from exp_pipeline.report.render import markdown_image
+from exp_pipeline.reporting import verdict
 
-ANALYSIS = {
-    "partitions_def": experiment_partitions,
-    "pool": DUCKDB_POOL,
-    "group_name": "analysis",
-    "kinds": {"duckdb"},
-}
+
+def analysis_asset(group: str, table: str, **kwargs):
+    """An experiment-partitioned DuckDB asset of stage `group`, documented from its DDL."""
+    return dg.asset(
+        partitions_def=experiment_partitions,
+        pool=DUCKDB_POOL,
+        group_name=group,
+        kinds={"duckdb"},
+        metadata={"dagster/column_schema": schema_from_ddl(TABLES[table]), "table": table},
+        **kwargs,
+    )
 
 
 def run_as_of(context: dg.AssetExecutionContext) -> datetime:
@@ -50,12 +65,25 @@ def window_metadata(experiment: ExperimentDefinition) -> dict[str, object]:
     }
 
 
-@dg.asset(
+@analysis_asset(
+    "exposure",
+    "exposures",
     deps=[
         dg.AssetDep(raw_events, partition_mapping=dg.AllPartitionMapping()),
         experiment_definitions,
     ],
-    **ANALYSIS,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "multiple_variant_subjects",
+            asset="exposures",
+            description="At most 1% of subjects with a flag signal seen in two or more variants.",
+        ),
+        dg.AssetCheckSpec(
+            "exposure_freshness",
+            asset="exposures",
+            description="A running experiment's newest first exposure is under 48 hours old.",
+        ),
+    ],
 )
 def exposures(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -68,7 +96,16 @@ def exposures(
     with warehouse.connect() as con:
         experiment = experiment_for(context, con)
         summary = build_exposures(con, experiment)
+        freshness = exposure_freshness_check(con, experiment, run_as_of(context))
     return dg.MaterializeResult(
+        check_results=[
+            check_result(
+                "multiple_variant_subjects",
+                multiple_variant_check(summary),
+                dg.AssetCheckSeverity.ERROR,
+            ),
+            check_result("exposure_freshness", freshness, dg.AssetCheckSeverity.WARN),
+        ],
         metadata={
             "exposures_by_variant": counts_table(summary.exposures, "variant"),
             "excluded_by_reason": counts_table(summary.excluded, "reason"),
@@ -76,11 +113,11 @@ def exposures(
             "excluded_subjects": sum(summary.excluded.values()),
             **window_metadata(experiment),
             "dagster/row_count": summary.total,
-        }
+        },
     )
 
 
-@dg.asset(deps=[exposures], **ANALYSIS)
+@analysis_asset("exposure", "conversions", deps=[exposures])
 def conversions(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -103,7 +140,7 @@ def conversions(
     )
 
 
-@dg.asset(deps=[conversions], **ANALYSIS)
+@analysis_asset("metrics", "funnel_metrics", deps=[conversions])
 def funnel_metrics(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -126,7 +163,7 @@ def funnel_metrics(
     )
 
 
-@dg.asset(deps=[exposures], **ANALYSIS)
+@analysis_asset("metrics", "trend_metrics", deps=[exposures])
 def trend_metrics(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -150,7 +187,65 @@ def trend_metrics(
     )
 
 
-@dg.asset(deps=[funnel_metrics, trend_metrics], **ANALYSIS)
+def _metric_table(metric: dict[str, Any]) -> dg.TableMetadataValue:
+    """One metric's inline table: what an analyst compares across variants."""
+    funnel = metric["kind"] == "funnel"
+    rows = []
+    for v in metric["variants"]:
+        lift = v.get("lift_interval")
+        rows.append(
+            {
+                "variant": v["variant_key"],
+                "exposures": v["exposures"] if funnel else v["exposure"],
+                "conversions_or_count": v["step_counts"][-1] if funnel else v["count"],
+                "rate_or_mean": v["conversion_rate"] if funnel else v["posterior"]["mean"],
+                "credible_interval_95": "[{:.4g}, {:.4g}]".format(*v["credible_interval"]),
+                "probability_best": metric["probability"][v["variant_key"]],
+                "lift_over_control_95": "[{:+.1%}, {:+.1%}]".format(*lift) if lift else "",
+            }
+        )
+    return records_table(
+        rows,
+        {
+            "variant": "string",
+            "exposures": "int",
+            "conversions_or_count": "int",
+            "rate_or_mean": "float",
+            "credible_interval_95": "string",
+            "probability_best": "float",
+            "lift_over_control_95": "string",
+        },
+    )
+
+
+def _headlines(metric: dict[str, Any]) -> dict[str, float]:
+    """Numeric entries, keyed stably, so the UI plots them across materialisations."""
+    key = metric["metric_key"]
+    numbers: dict[str, float] = {f"{key}.expected_loss": metric["expected_loss"]}
+    for v in metric["variants"]:
+        numbers[f"{key}.{v['variant_key']}.probability_best"] = metric["probability"][
+            v["variant_key"]
+        ]
+        if metric["kind"] == "funnel":
+            numbers[f"{key}.{v['variant_key']}.conversion_rate"] = v["conversion_rate"]
+    return numbers
+
+
+@analysis_asset(
+    "results",
+    "experiment_results",
+    deps=[funnel_metrics, trend_metrics],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "sample_ratio_mismatch",
+            asset="experiment_results",
+            description=(
+                "Exposed subjects per variant match the configured allocation "
+                "(chi-square; fails below p = 0.001: the results are not to be trusted)."
+            ),
+        )
+    ],
+)
 def experiment_results(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -160,34 +255,23 @@ def experiment_results(
     with warehouse.connect() as con:
         experiment = experiment_for(context, con)
         document = build_experiment_results(con, experiment, run_as_of(context))
-    rows = [
-        {
-            "metric": m["metric_key"],
-            "variant": v["variant_key"],
-            "probability_best": m["probability"][v["variant_key"]],
-            "credible_interval": "[{:.4g}, {:.4g}]".format(*v["credible_interval"]),
-            "significance": m["significance_code"],
-        }
-        for m in document["metrics"]
-        for v in m["variants"]
-    ]
-    primary = document["metrics"][0] if document["metrics"] else None
-    metadata: dict[str, object] = {
-        "results": records_table(
-            rows,
-            {
-                "metric": "string",
-                "variant": "string",
-                "probability_best": "float",
-                "credible_interval": "string",
-                "significance": "string",
-            },
-        ),
-        "document": dg.MetadataValue.json(document),
-    }
-    if primary is not None:
+        srm = srm_check(read_exposure_summary(con, experiment), experiment)
+    metadata: dict[str, Any] = {}
+    for metric in document["metrics"]:
+        key = metric["metric_key"]
+        metadata[f"{key}: results"] = _metric_table(metric)
+        metadata[f"{key}: verdict"] = verdict(metric)
+        metadata[f"{key}: plots"] = dg.MetadataValue.md(
+            "\n\n".join(markdown_image(p.png, p.alt) for p in metric_plots(metric))
+        )
+        metadata.update(_headlines(metric))
+    if document["metrics"]:
+        primary = document["metrics"][0]
         metadata["primary_metric"] = primary["metric_key"]
         metadata["primary_best_variant"] = primary["best_variant"]
-        metadata["primary_probability_best"] = primary["probability"][primary["best_variant"]]
         metadata["primary_significant"] = primary["significant"]
-    return dg.MaterializeResult(metadata=metadata)
+    metadata["document"] = dg.MetadataValue.json(document)
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[check_result("sample_ratio_mismatch", srm, dg.AssetCheckSeverity.ERROR)],
+    )

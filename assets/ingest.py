@@ -2,9 +2,10 @@
 
 import dagster as dg
 
-from assets.metadata import column_schema, counts_table
+from assets.metadata import check_result, column_schema, counts_table
 from assets.partitions import daily_landing_partitions
 from assets.resources import DUCKDB_POOL, PipelineSettingsResource, WarehouseResource
+from exp_pipeline.analysis.health import quarantine_check
 from exp_pipeline.warehouse.loader import landing_files_for_day, load_files
 
 EVENT_COLUMNS = [
@@ -32,6 +33,13 @@ EVENT_COLUMNS = [
     group_name="ingest",
     kinds={"duckdb"},
     metadata={"dagster/column_schema": column_schema(EVENT_COLUMNS)},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "quarantine_share",
+            asset="raw_events",
+            description="At most 1% of the rows read in a load go to quarantine.",
+        )
+    ],
 )
 def raw_events(
     context: dg.AssetExecutionContext,
@@ -61,7 +69,9 @@ def raw_events(
     summary = report.summary()
     for error in summary["errors"]:
         context.log.warning(error)
+    quarantine = quarantine_check(summary["rows_read"], summary["quarantined_total"])
     return dg.MaterializeResult(
+        check_results=[check_result("quarantine_share", quarantine, dg.AssetCheckSeverity.WARN)],
         metadata={
             "files_loaded": summary["files_loaded"],
             "files_already_loaded": summary["files_already_loaded"],
@@ -75,5 +85,5 @@ def raw_events(
             "dnt_events": summary["dnt_events"],
             "flag_assignments": summary["flag_assignments"],
             "dagster/row_count": int(total_rows),
-        }
+        },
     )

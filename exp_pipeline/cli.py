@@ -417,6 +417,8 @@ def _print_demo_summary(settings: PipelineSettings, days: list[str], seconds: fl
 
 def _result_documents(settings: PipelineSettings, keys: list[str] | None = None) -> list[dict]:
     """Stored results documents (all, or those of `keys`), read from the warehouse."""
+    if not settings.warehouse_path.exists():
+        return []  # nothing materialised in this home yet: no results, not a warehouse error
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         has_results = con.execute(
             "SELECT count(*) FROM information_schema.tables "
@@ -439,6 +441,36 @@ def results(ctx: click.Context, as_json: bool) -> None:
         click.echo(results_text(documents))
     else:
         click.echo("no results yet (run `exp-pipeline materialize`)")
+
+
+@cli.command("report")
+@click.argument("key")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md"]),
+    default="html",
+    show_default=True,
+    help="A standalone HTML page or Markdown; plots are embedded in both.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the report here (default <KEY>-report.<format> in the current folder).",
+)
+@click.pass_context
+@_one_line_errors
+def report(ctx: click.Context, key: str, fmt: str, output: str | None) -> None:
+    """Write experiment KEY's report: its tables, verdicts and plots, as materialised."""
+    # matplotlib only here, so the other commands start as fast as before.
+    from exp_pipeline.report import render_report
+
+    documents = _result_documents(_settings(ctx), [key])
+    if not documents:
+        raise ExpPipelineError(f"no results for experiment '{key}' (run exp-pipeline materialize)")
+    path = Path(output or f"{key}-report.{fmt}")
+    path.write_text(render_report(documents[0], fmt), encoding="utf-8")
+    click.echo(f"wrote {path}")
 
 
 @cli.command("analyze")

@@ -48,18 +48,23 @@ def _rows(metric: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _verdict(metric: dict[str, Any]) -> str:
+def verdict(metric: dict[str, Any]) -> str:
+    """A metric's significance code in words, e.g. `test wins (P(best) 0.972, significant)`.
+
+    The one wording of a verdict: the terminal tables, the analyst reports and the Dagster
+    metadata all call this, so an analyst reads the same sentence wherever they look.
+    """
     code = metric["significance_code"]
     best = metric["best_variant"]
     p = metric["probability"][best]
     if code == "significant":
-        return f"{metric['metric_key']}: {best} wins (P(best) {p:.3f}, significant)"
+        return f"{best} wins (P(best) {p:.3f}, significant)"
     words = {
         "not_enough_exposure": "not enough exposure yet (a variant has under 100 subjects)",
         "low_win_probability": "no variant is best with probability 0.9 or more",
         "high_loss": "the best variant's expected loss is above 0.01",
     }
-    return f"{metric['metric_key']}: not significant: {words.get(code, code)}"
+    return f"not significant: {words.get(code, code)}"
 
 
 def results_text(documents: list[dict[str, Any]]) -> str:
@@ -77,6 +82,6 @@ def results_text(documents: list[dict[str, Any]]) -> str:
         ]
         rows = [row for metric in doc["metrics"] for row in _rows(metric)]
         table = tabulate(rows, headers=HEADERS, disable_numparse=True) if rows else "  no metrics"
-        verdicts = [f"  {_verdict(m)}" for m in doc["metrics"]]
+        verdicts = [f"  {m['metric_key']}: {verdict(m)}" for m in doc["metrics"]]
         blocks.append("\n".join([*head, table, *verdicts]))
     return "\n\n".join(blocks)

@@ -131,6 +131,23 @@ def test_materialize_the_whole_graph_end_to_end(
     assert metadata["duplicates_skipped"].value == anomalies["duplicate_events"]
     assert metadata["rows_quarantined"].value == sum(counts["quarantine"].values())
 
+    # Asset checks ran with the materialisations: the demo's data is healthy.
+    checks = [
+        (c.asset_key.to_user_string(), c.check_name, c.passed)
+        for r in results
+        for c in r.get_asset_check_evaluations()
+    ]
+    assert {(asset, name) for asset, name, _ in checks} == {
+        ("raw_events", "quarantine_share"),
+        ("exposures", "multiple_variant_subjects"),
+        ("exposures", "exposure_freshness"),
+        ("experiment_results", "sample_ratio_mismatch"),
+    }
+    healthy = ("quarantine_share", "sample_ratio_mismatch")
+    assert all(passed for _, name, passed in checks if name in healthy)
+    srm = [c for c in checks if c[1] == "sample_ratio_mismatch"]
+    assert len(srm) == 3  # one per experiment partition
+
     # Re-running the whole graph changes nothing.
     again = materialize_graph(settings, days)
     assert all(r.success for r in again)

@@ -31,6 +31,7 @@ class ExperimentDefinition:
     open_ended: bool
     variants: tuple[str, ...]  # control first, in catalog order
     metrics: tuple[dict[str, Any], ...]  # catalog definitions, primary first
+    allocation: dict[str, float]  # variant -> rollout percentage
 
     @property
     def control(self) -> str:
@@ -76,14 +77,14 @@ def read_experiment(
     flag_key, status, timezone, start_utc, end_utc = row
     if start_utc is None:
         raise ExpPipelineError(f"experiment {key!r} is a draft: it has no start date yet")
-    variants = [
-        r[0]
-        for r in con.execute(
-            "SELECT variant_key FROM experiment_variants WHERE experiment_key = ? "
-            "ORDER BY position",
+    allocation = dict(
+        con.execute(
+            "SELECT variant_key, rollout_percentage FROM experiment_variants "
+            "WHERE experiment_key = ? ORDER BY position",
             [key],
         ).fetchall()
-    ]
+    )
+    variants = list(allocation)
     metrics = [
         json.loads(r[0])
         for r in con.execute(
@@ -102,4 +103,5 @@ def read_experiment(
         open_ended=end_utc is None,
         variants=tuple(variants),
         metrics=tuple(metrics),
+        allocation={v: allocation[v] for v in variants},
     )

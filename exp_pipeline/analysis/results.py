@@ -51,8 +51,15 @@ def _verdict(result: BayesianResult) -> dict[str, Any]:
 def _posterior(result: BayesianResult, key: str) -> dict[str, Any]:
     """A variant's posterior by name and parameters, e.g. {"distribution": "beta", ...}."""
     posterior = result.posteriors[key]
-    name = "beta" if isinstance(posterior, BetaPosterior) else "gamma"
-    return {"distribution": name, **{k: _round(v) for k, v in asdict(posterior).items()}}
+    if isinstance(posterior, BetaPosterior):
+        name, mean = "beta", posterior.alpha / (posterior.alpha + posterior.beta)
+    else:
+        name, mean = "gamma", posterior.shape / posterior.rate
+    return {
+        "distribution": name,
+        **{k: _round(v) for k, v in asdict(posterior).items()},
+        "mean": _round(mean),
+    }
 
 
 def _intervals(result: BayesianResult, key: str) -> dict[str, Any]:

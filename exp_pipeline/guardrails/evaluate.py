@@ -20,12 +20,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from exp_pipeline.analysis.health import MAX_MULTIPLE_VARIANT_SHARE, SRM_P_VALUE
 from exp_pipeline.guardrails.targets import GuardrailSpec, GuardrailTarget
 from exp_pipeline.stats.sequential import sequential_harm_test
 from exp_pipeline.stats.srm import sample_ratio_mismatch
 
-SRM_P_VALUE = 0.001
-MAX_MULTIPLE_VARIANT_SHARE = 0.01
 SEQUENTIAL_ALPHA = 0.05
 # The more severe action wins when several guardrails fire at once.
 SEVERITY = {"rollback": 2, "pause": 1}

@@ -71,8 +71,18 @@ def test_funnel_reference_verdict(analysed: Analysed, warehouse: duckdb.DuckDBPy
     assert funnel["significance_code"] == "not_enough_exposure"
     assert funnel["significant"] is False
     assert funnel["variants"][0]["conversion_rate"] == 1.0
-    assert funnel["variants"][0]["posterior"] == {"distribution": "beta", "alpha": 3.0, "beta": 1.0}
-    assert funnel["variants"][1]["posterior"] == {"distribution": "beta", "alpha": 2.0, "beta": 3.0}
+    assert funnel["variants"][0]["posterior"] == {
+        "distribution": "beta",
+        "alpha": 3.0,
+        "beta": 1.0,
+        "mean": 0.75,
+    }
+    assert funnel["variants"][1]["posterior"] == {
+        "distribution": "beta",
+        "alpha": 2.0,
+        "beta": 3.0,
+        "mean": 0.4,
+    }
 
 
 def test_trend_reference_verdict(analysed: Analysed, warehouse: duckdb.DuckDBPyConnection) -> None:
@@ -94,8 +104,8 @@ def test_trend_reference_verdict(analysed: Analysed, warehouse: duckdb.DuckDBPyC
 
     assert [(v["count"], v["exposure"]) for v in trend["variants"]] == [(4, 2), (5, 1)]
     assert [v["posterior"] for v in trend["variants"]] == [
-        {"distribution": "gamma", "shape": 5.0, "rate": 1.0},
-        {"distribution": "gamma", "shape": 6.0, "rate": 0.5},
+        {"distribution": "gamma", "shape": 5.0, "rate": 1.0, "mean": 5.0},
+        {"distribution": "gamma", "shape": 6.0, "rate": 0.5, "mean": 12.0},
     ]
     assert trend["probability"]["test"] == pytest.approx(0.923, abs=1e-3)
     assert trend["significant"] is False

@@ -1,0 +1,284 @@
+"""One experiment's analyst report as Markdown or a standalone HTML page, plots included.
+
+The report is built from a results document alone (schema in the README), so it shows
+exactly what was materialised, whether rendered right after a run or later from the
+warehouse. Both formats come from one neutral layout (facts, then per metric a table, the
+verdict and the plots), so Markdown and HTML can never disagree on a number. Every piece
+of text that comes from the catalog or the events (keys, names, variants) is escaped: in
+HTML with `html.escape`, in Markdown with backslash escapes, so a hostile name is shown
+as text and never becomes markup. Images are embedded as base64 `data:` URIs, and the
+HTML page forbids every external resource, so a report is one self-contained file to
+attach or archive.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from exp_pipeline.report.plots import Plot, metric_plots, png_data_uri
+from exp_pipeline.reporting import verdict
+
+Format = Literal["md", "html"]
+
+FUNNEL_HEADERS = [
+    "variant",
+    "exposures",
+    "step counts",
+    "conversions",
+    "rate",
+    "95% credible interval",
+    "P(best)",
+    "lift over control (95% CI)",
+]
+TREND_HEADERS = [
+    "variant",
+    "exposure",
+    "count",
+    "mean",
+    "95% credible interval",
+    "P(best)",
+    "lift over control (95% CI)",
+]
+TREND_NOTE = (
+    "mean and interval: events per control-sized audience "
+    "(count divided by the exposure relative to control; 1 when unknown)"
+)
+# Characters that can start Markdown markup inside a line, or an HTML tag or entity.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
+       padding: 0 1rem; color: #1b1b1b; }
+table { border-collapse: collapse; margin: 0.5rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; }
+th { background: #f3f3f3; text-align: left; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }
+dl.facts dt { font-weight: 600; }
+dl.facts dd { margin: 0; }
+.kind, .note { color: #555; }
+.verdict { padding: 0.4rem 0.6rem; border-left: 4px solid #b0b0b0; background: #f7f7f7; }
+.verdict.significant { border-left-color: #2e7d32; }
+img { max-width: 100%; display: block; margin: 0.5rem 0; }
+"""
+# Inline styles and data: images only: nothing loads from elsewhere and no script runs.
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+@dataclass(frozen=True)
+class _Section:
+    """One metric laid out for either format; every string is plain, unescaped text.
+
+    A row's first cell is the variant key (catalog text, escaped by each format); the
+    other cells are numbers formatted here.
+    """
+
+    title: str
+    subtitle: str
+    headers: list[str]
+    rows: list[list[str]]
+    note: str | None
+    verdict: str
+    significant: bool
+    plots: list[Plot]
+
+
+def escape_markdown(text: str) -> str:
+    """`text` shown literally in Markdown: markup characters backslash-escaped, one line."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    """`![alt](data:image/png;base64,...)`: an image inside the Markdown text itself."""
+    return f"![{escape_markdown(alt)}]({png_data_uri(png)})"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.2f}%"
+
+
+def _signed_percent(value: float) -> str:
+    return f"{value * 100:+.1f}%"
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _lift(value: float, control_value: float, interval: list[float] | None) -> str:
+    """Observed lift over control and the posterior lift interval; control is the baseline.
+
+    The point lift is left out where control's value is 0 and a ratio means nothing.
+    """
+    if interval is None:
+        return "baseline"
+    bounds = f"[{_signed_percent(interval[0])}, {_signed_percent(interval[1])}]"
+    if control_value == 0:
+        return bounds
+    return f"{_signed_percent(value / control_value - 1)} {bounds}"
+
+
+def _control(metric: dict[str, Any]) -> dict[str, Any]:
+    """Control: the variant without a lift interval (documents list it first)."""
+    return next(v for v in metric["variants"] if "lift_interval" not in v)
+
+
+def _funnel_rows(metric: dict[str, Any]) -> list[list[str]]:
+    control_rate = _control(metric)["conversion_rate"]
+    rows = []
+    for v in metric["variants"]:
+        low, high = v["credible_interval"]
+        rows.append(
+            [
+                v["variant_key"],
+                str(v["exposures"]),
+                " → ".join(str(n) for n in v["step_counts"]),
+                str(v["step_counts"][-1]),
+                _percent(v["conversion_rate"]),
+                f"[{_percent(low)}, {_percent(high)}]",
+                f"{metric['probability'][v['variant_key']]:.3f}",
+                _lift(v["conversion_rate"], control_rate, v.get("lift_interval")),
+            ]
+        )
+    return rows
+
+
+def _trend_mean(variant: dict[str, Any]) -> float:
+    """Count per control-sized audience: the unit of the Gamma posterior and its interval."""
+    return variant["count"] / variant["posterior"]["rate"]
+
+
+def _trend_rows(metric: dict[str, Any]) -> list[list[str]]:
+    control_mean = _trend_mean(_control(metric))
+    rows = []
+    for v in metric["variants"]:
+        low, high = v["credible_interval"]
+        mean = _trend_mean(v)
+        rows.append(
+            [
+                v["variant_key"],
+                str(v["exposure"]),
+                str(v["count"]),
+                _number(mean),
+                f"[{_number(low)}, {_number(high)}]",
+                f"{metric['probability'][v['variant_key']]:.3f}",
+                _lift(mean, control_mean, v.get("lift_interval")),
+            ]
+        )
+    return rows
+
+
+def _section(metric: dict[str, Any]) -> _Section:
+    if metric["kind"] == "funnel":
+        headers, rows, note = FUNNEL_HEADERS, _funnel_rows(metric), None
+        subtitle = "funnel: " + " → ".join(metric["steps"])
+    elif metric["kind"] == "trend":
+        headers, rows, note = TREND_HEADERS, _trend_rows(metric), TREND_NOTE
+        subtitle = f"trend: {metric['event']} ({metric.get('math', 'total')})"
+    else:
+        raise ValueError(f"no report layout for metric kind {metric['kind']!r}")
+    return _Section(
+        title=metric["metric_key"],
+        subtitle=subtitle,
+        headers=headers,
+        rows=rows,
+        note=note,
+        verdict=verdict(metric),
+        significant=bool(metric["significant"]),
+        plots=metric_plots(metric),
+    )
+
+
+def _facts(document: dict[str, Any]) -> list[tuple[str, str]]:
+    window = document["window"]
+    excluded = ", ".join(f"{k} {n}" for k, n in document["excluded"].items() if n)
+    return [
+        ("Status", document["status"]),
+        (
+            "Window",
+            f"{window['start']} .. {window['end']}"
+            + (" (open-ended, so far)" if window["open_ended"] else ""),
+        ),
+        ("Timezone", document["timezone"]),
+        ("Exposures", ", ".join(f"{k} {n}" for k, n in document["exposures"].items())),
+        ("Excluded", excluded or "none"),
+    ]
+
+
+def _markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _markdown(title: str, facts: list[tuple[str, str]], sections: list[_Section]) -> str:
+    lines = [f"# {escape_markdown(title)}", ""]
+    lines += [f"- **{label}:** {escape_markdown(value)}" for label, value in facts]
+    for s in sections:
+        lines += ["", f"## {escape_markdown(s.title)}", "", f"*{escape_markdown(s.subtitle)}*", ""]
+        lines.append(_markdown_row(s.headers))
+        lines.append(_markdown_row(["---"] + ["---:"] * (len(s.headers) - 1)))
+        lines += [_markdown_row([escape_markdown(row[0]), *row[1:]]) for row in s.rows]
+        if s.note:
+            lines += ["", f"*{escape_markdown(s.note)}*"]
+        lines += ["", f"**Verdict:** {escape_markdown(s.verdict)}"]
+        for plot in s.plots:
+            lines += ["", markdown_image(plot.png, plot.alt)]
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(section: _Section) -> list[str]:
+    e = html.escape
+    lines = ["<table>", "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in section.headers)]
+    lines.append("</tr></thead>")
+    lines.append("<tbody>")
+    for row in section.rows:
+        first, *numbers = row
+        cells = f'<th scope="row">{e(first)}</th>' + "".join(
+            f'<td class="number">{e(c)}</td>' for c in numbers
+        )
+        lines.append(f"<tr>{cells}</tr>")
+    lines += ["</tbody>", "</table>"]
+    return lines
+
+
+def _html(title: str, facts: list[tuple[str, str]], sections: list[_Section]) -> str:
+    e = html.escape
+    lines = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{e(_CSP)}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{e(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{e(title)}</h1>",
+        '<dl class="facts">',
+        *(f"<dt>{e(label)}</dt><dd>{e(value)}</dd>" for label, value in facts),
+        "</dl>",
+    ]
+    for s in sections:
+        lines += ["<section>", f"<h2>{e(s.title)}</h2>", f'<p class="kind">{e(s.subtitle)}</p>']
+        lines += _html_table(s)
+        if s.note:
+            lines.append(f'<p class="note">{e(s.note)}</p>')
+        css_class = "verdict significant" if s.significant else "verdict"
+        lines.append(f'<p class="{css_class}"><strong>Verdict:</strong> {e(s.verdict)}</p>')
+        lines += [f'<img alt="{e(p.alt)}" src="{png_data_uri(p.png)}">' for p in s.plots]
+        lines.append("</section>")
+    lines += ["</body>", "</html>"]
+    return "\n".join(lines) + "\n"
+
+
+def render_report(document: dict[str, Any], fmt: Format) -> str:
+    """The report of one experiment's results `document`, as Markdown (`md`) or HTML."""
+    renderers = {"md": _markdown, "html": _html}
+    if fmt not in renderers:
+        raise ValueError(f"unknown report format {fmt!r} (md or html)")
+    title = f"Experiment report: {document['experiment_key']}"
+    sections = [_section(m) for m in document["metrics"]]
+    return renderers[fmt](title, _facts(document), sections)
