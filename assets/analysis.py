@@ -239,6 +239,7 @@ def _headlines(metric: dict[str, Any]) -> dict[str, float]:
         dg.AssetCheckSpec(
             "sample_ratio_mismatch",
             asset="experiment_results",
+            blocking=True,
             description=(
                 "Exposed subjects per variant match the configured allocation "
                 "(chi-square; fails below p = 0.001: the results are not to be trusted)."

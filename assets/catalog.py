@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assets.metadata import records_table
+from assets.metadata import records_table, schema_from_ddl
 from assets.partitions import sync_experiment_partitions
 from assets.resources import (
     DUCKDB_POOL,
@@ -15,7 +15,7 @@ from assets.resources import (
 from exp_pipeline.catalog import load_catalog
 from exp_pipeline.control.queries import analysable_experiment_keys, describe, live_experiments
 from exp_pipeline.control.sync import sync_catalog
-from exp_pipeline.warehouse.definitions_snapshot import write_definitions_snapshot
+from exp_pipeline.warehouse.definitions_snapshot import TABLES, write_definitions_snapshot
 
 
 @dg.asset(group_name="ingest", kinds={"yaml", "sql"})
@@ -58,6 +58,10 @@ def experiment_catalog(
     pool=DUCKDB_POOL,
     group_name="ingest",
     kinds={"duckdb"},
+    metadata={
+        "dagster/column_schema": schema_from_ddl(TABLES["experiment_definitions"]),
+        "tables": ", ".join(TABLES),
+    },
 )
 def experiment_definitions(
     control_db: ControlDatabaseResource, warehouse: WarehouseResource

@@ -24,6 +24,24 @@ from exp_pipeline.guardrails.check import snapshot_guardrails
     pool=DUCKDB_POOL,
     group_name="guardrails",
     kinds={"duckdb", "sql"},
+    metadata={
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn("experiment_id", "integer", description="the experiment"),
+                dg.TableColumn("computed_at", "timestamptz", description="when computed"),
+                dg.TableColumn(
+                    "payload",
+                    "json",
+                    description="data end, health counts, per-guardrail per-variant "
+                    "numerators and denominators over the observation window",
+                ),
+                dg.TableColumn(
+                    "sequential_state", "json", description="always-valid p-values between looks"
+                ),
+            ]
+        ),
+        "table": "guardrail_snapshots (control database)",
+    },
 )
 def guardrail_metrics(
     context: dg.AssetExecutionContext,

@@ -13,52 +13,45 @@ from typing import Any
 
 import duckdb
 
-_DDL = [
-    """
-    CREATE OR REPLACE TABLE experiment_definitions (
+TABLES: dict[str, str] = {
+    "experiment_definitions": """
         experiment_key   VARCHAR PRIMARY KEY,
         name             VARCHAR NOT NULL,
         status           VARCHAR NOT NULL,
         feature_flag_key VARCHAR NOT NULL,
         flag_active      BOOLEAN NOT NULL,
-        start_utc        TIMESTAMPTZ,
-        end_utc          TIMESTAMPTZ,
-        timezone         VARCHAR NOT NULL,
+        start_utc        TIMESTAMPTZ,          -- window start, a UTC instant (null: draft)
+        end_utc          TIMESTAMPTZ,          -- window end, a UTC instant (null: open-ended)
+        timezone         VARCHAR NOT NULL,     -- IANA zone of calendar days
         primary_metric   VARCHAR NOT NULL,
         outcome          VARCHAR,
         winner           VARCHAR,
-        snapshot_at      TIMESTAMPTZ NOT NULL
-    )
+        snapshot_at      TIMESTAMPTZ NOT NULL  -- when the control database was read
     """,
-    """
-    CREATE OR REPLACE TABLE experiment_variants (
+    "experiment_variants": """
         experiment_key     VARCHAR NOT NULL,
         variant_key        VARCHAR NOT NULL,
         name               VARCHAR,
         rollout_percentage DOUBLE NOT NULL,
         position           INTEGER NOT NULL
-    )
     """,
-    """
-    CREATE OR REPLACE TABLE experiment_metrics (
+    "experiment_metrics": """
         experiment_key VARCHAR NOT NULL,
         metric_key     VARCHAR NOT NULL,
         kind           VARCHAR NOT NULL,
         position       INTEGER NOT NULL,
         definition     JSON NOT NULL
-    )
     """,
-    """
-    CREATE OR REPLACE TABLE experiment_guardrails (
+    "experiment_guardrails": """
         experiment_key             VARCHAR NOT NULL,
         metric_key                 VARCHAR NOT NULL,
         threshold                  DOUBLE NOT NULL,
         observation_window_minutes INTEGER,
         action                     VARCHAR NOT NULL,
         definition                 JSON NOT NULL
-    )
     """,
-]
+}
+_DDL = [f"CREATE OR REPLACE TABLE {name} ({columns})" for name, columns in TABLES.items()]
 
 
 def write_definitions_snapshot(
