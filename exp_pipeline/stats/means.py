@@ -1,0 +1,126 @@
+"""Welch t-test of a continuous metric (say revenue per exposed subject) from summaries.
+
+Why Welch and not Student: variants routinely differ in spread (a treatment that raises
+order values also widens them) and in size, and Student's pooled variance then gives the
+wrong false-positive rate; Welch's test does not assume equal variances and costs nothing
+when they are equal.
+
+Why summaries: the metric tables reduce each variant to (n, mean, sample variance with
+ddof = 1), which is all the test needs: SE² = s_c²/n_c + s_t²/n_t, and the
+Welch–Satterthwaite degrees of freedom
+
+    df = SE⁴ / ((s_c²/n_c)² / (n_c − 1) + (s_t²/n_t)² / (n_t − 1)).
+
+The interval of the difference uses the t quantile with those df, as does the relative
+interval (linear delta method on mean_t / mean_c, since means can be zero or negative), so
+both intervals narrow to the normal ones as samples grow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from exp_pipeline.stats.frequentist import (
+    CONFIDENCE_LEVEL,
+    RELATIVE_LINEAR_DELTA,
+    FrequentistResult,
+    check_level,
+    check_real,
+    check_subjects,
+    linear_relative_interval,
+    ratio_of,
+    student_critical,
+    student_p_value,
+    wald_interval,
+)
+from exp_pipeline.stats.inputs import StatsInputError
+
+WELCH_T = "welch_t"
+
+
+@dataclass(frozen=True)
+class MeanSummary:
+    """One variant of a continuous metric: subjects, mean, sample variance (ddof = 1)."""
+
+    n: float
+    mean: float
+    variance: float
+
+    @classmethod
+    def from_values(cls, values: npt.ArrayLike) -> MeanSummary:
+        """Summary of per-subject values (winsorise them first if the metric is capped)."""
+        array = np.asarray(values, dtype=np.float64)
+        if array.ndim != 1:
+            raise StatsInputError(f"values must be one-dimensional, got shape {array.shape}")
+        if array.size < 2:
+            raise StatsInputError(
+                f"at least 2 values are needed to estimate a variance, got {array.size}"
+            )
+        if not np.isfinite(array).all():
+            raise StatsInputError("values must all be finite (no NaN or infinity)")
+        return cls(n=array.size, mean=float(array.mean()), variance=float(array.var(ddof=1)))
+
+
+def _checked(summary: MeanSummary, variant: str) -> tuple[float, float, float]:
+    """Validated (n, mean, variance) of one variant."""
+    if not isinstance(summary, MeanSummary):
+        raise StatsInputError(f"{variant} must be a MeanSummary, got {summary!r}")
+    n = check_subjects(summary.n, f"{variant} n", minimum=2)
+    mean = check_real(summary.mean, f"{variant} mean")
+    variance = check_real(summary.variance, f"{variant} variance")
+    if variance < 0:
+        raise StatsInputError(f"{variant} variance must be non-negative, got {summary.variance!r}")
+    return n, mean, variance
+
+
+def welch_degrees_of_freedom(
+    control_n: float, control_variance: float, treatment_n: float, treatment_variance: float
+) -> float:
+    """Welch–Satterthwaite df; NaN when both variances are 0 (nothing to estimate)."""
+    a, b = control_variance / control_n, treatment_variance / treatment_n
+    denominator = a**2 / (control_n - 1) + b**2 / (treatment_n - 1)
+    return (a + b) ** 2 / denominator if denominator > 0 else math.nan
+
+
+def welch_t_test(
+    control: MeanSummary, treatment: MeanSummary, *, level: float = CONFIDENCE_LEVEL
+) -> FrequentistResult:
+    """Two-sided Welch t-test of mean_treatment = mean_control, with lift intervals.
+
+    Each variant needs n ≥ 2 and a non-negative variance. When both variances are 0 the
+    test is undefined and statistic, p-value, df and intervals are NaN; the relative
+    lift is NaN when the control mean is 0.
+    """
+    level = check_level(level)
+    n_c, mean_c, var_c = _checked(control, "control")
+    n_t, mean_t, var_t = _checked(treatment, "treatment")
+    effect = mean_t - mean_c
+    se_c2, se_t2 = var_c / n_c, var_t / n_t
+    standard_error = math.sqrt(se_c2 + se_t2)
+    df = welch_degrees_of_freedom(n_c, var_c, n_t, var_t)
+    statistic = effect / standard_error if standard_error > 0 else math.nan
+    critical = student_critical(level, df)
+    ci_low, ci_high = wald_interval(effect, standard_error, critical)
+    relative_low, relative_high = linear_relative_interval(mean_c, mean_t, se_c2, se_t2, critical)
+
+    return FrequentistResult(
+        method=WELCH_T,
+        control_value=mean_c,
+        treatment_value=mean_t,
+        effect=effect,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        standard_error=standard_error,
+        relative_effect=ratio_of(mean_t, mean_c) - 1,
+        relative_ci_low=relative_low,
+        relative_ci_high=relative_high,
+        relative_method=RELATIVE_LINEAR_DELTA,
+        statistic=statistic,
+        p_value=student_p_value(statistic, df),
+        df=df,
+        level=level,
+    )
