@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/exp-pipeline demo --events $(DEMO_EVENTS)
 
 test: install
+	scripts/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
