@@ -97,6 +97,7 @@ class Experiment(_Model):
     start_date: str | datetime | None = None
     end_date: str | datetime | None = None
     timezone: str | None = None
+    owner: str | None = Field(default=None, min_length=1, max_length=255)
     variants: list[Variant] = Field(default_factory=_default_variants)
     metrics: list[Metric] = Field(min_length=1)
     guardrails: list[Guardrail] = Field(default_factory=list)

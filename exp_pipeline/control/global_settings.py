@@ -17,6 +17,12 @@ from exp_pipeline.errors import SettingsError
 DEFAULTS: dict[str, Any] = {
     # The kill switch: when false, no experiment assigns variants and guardrails do nothing.
     "experiments_enabled": True,
+    # Launch review: approvals an experiment needs before it starts (0: no review).
+    "min_approvals": 0,
+    # When false, approvers must be listed in `approvers`; an owner never approves.
+    "allow_any_approver": False,
+    # Comma-separated names of the people who may approve launches.
+    "approvers": "",
 }
 
 _BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False, "on": True, "off": False}
@@ -35,6 +41,12 @@ def parse_value(key: str, text: str) -> Any:
             return _BOOLEAN_WORDS[text.strip().lower()]
         except KeyError:
             raise SettingsError(f"setting {key!r} takes true or false, not {text!r}") from None
+    if isinstance(DEFAULTS[key], int):
+        if not text.strip().isdigit():
+            raise SettingsError(f"setting {key!r} takes a whole number >= 0, not {text!r}")
+        return int(text)
+    if key == "approvers":
+        return ",".join(name.strip() for name in text.split(",") if name.strip())
     return text
 
 

@@ -1,4 +1,4 @@
-"""Experiment lifecycle: draft -> running -> paused / completed, audited.
+"""Experiment lifecycle: draft [-> in_review -> approved] -> running -> paused / completed.
 
 Each transition is a compare-and-set on the status inside the caller's transaction, writes
 one decision-log row, and keeps the feature flag consistent with the status: the flag
@@ -13,12 +13,17 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from exp_pipeline.control.global_settings import get_setting
 from exp_pipeline.control.models import DecisionLog, Experiment, FeatureFlag, Outcome, utcnow
 from exp_pipeline.errors import TransitionError
 
 # action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "start": (frozenset({"draft"}), "running"),
+    "submit": (frozenset({"draft"}), "in_review"),
+    "approve": (frozenset({"in_review"}), "approved"),
+    # A reviewed definition changed: review again (approvals of old rounds do not count).
+    "reopen": (frozenset({"in_review", "approved"}), "in_review"),
+    "start": (frozenset({"draft", "approved"}), "running"),
     "pause": (frozenset({"running"}), "paused"),
     "resume": (frozenset({"paused"}), "running"),
     "complete": (frozenset({"running", "paused"}), "completed"),
@@ -91,6 +96,13 @@ def transition(
             f"can't {action} experiment {experiment.key!r} from {from_status} to {to_status} "
             f"(allowed from: {', '.join(sorted(allowed_from))})"
         )
+    if action == "start" and from_status == "draft":
+        required = get_setting(session, "min_approvals")
+        if required > 0:
+            raise TransitionError(
+                f"experiment {experiment.key!r} needs {required} approval(s) before it starts: "
+                "submit it for review"
+            )
     variant_keys = [v.key for v in experiment.variants]
     if action == "complete":
         if outcome not in OUTCOMES:

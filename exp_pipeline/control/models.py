@@ -36,7 +36,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-STATUSES = ("draft", "running", "paused", "completed")
+STATUSES = ("draft", "in_review", "approved", "running", "paused", "completed")
 
 
 # Partial unique indexes: a soft-deleted row frees its key (and name) for reuse.
@@ -125,6 +125,11 @@ class Experiment(Base):
     start_date: Mapped[datetime | None]
     end_date: Mapped[datetime | None]
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Who answers for the experiment (the catalog's `owner`, else whoever submitted it);
+    # an owner never approves their own experiment.
+    owner: Mapped[str | None] = mapped_column(String(255))
+    # Bumped when a reviewed definition changes: approvals of earlier rounds no longer count.
+    review_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -178,6 +183,23 @@ class Guardrail(Base):
     action: Mapped[str] = mapped_column(String(20))
     position: Mapped[int] = mapped_column(Integer)
     definition: Mapped[dict[str, Any]]
+
+
+class Approval(Base):
+    """One reviewer's approval of one review round of an experiment."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint(
+            "experiment_id", "review_round", "approver", name="uq_approvals_experiment_round"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    review_round: Mapped[int] = mapped_column(Integer)
+    approver: Mapped[str] = mapped_column(String(255))
+    approved_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Outcome(Base):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from exp_pipeline.catalog import Catalog
 from exp_pipeline.catalog import Experiment as ExperimentSpec
+from exp_pipeline.control.global_settings import get_setting
 from exp_pipeline.control.lifecycle import log_decision, soft_delete, transition
 from exp_pipeline.control.models import (
     Experiment,
@@ -24,6 +25,7 @@ from exp_pipeline.control.models import (
     Metric,
     Variant,
 )
+from exp_pipeline.control.review import reopen_review
 from exp_pipeline.errors import CatalogError
 
 CATALOG_ACTOR = "catalog"
@@ -36,6 +38,10 @@ class SyncReport:
     started: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # Has a start_date but its launch review is not complete: not started.
+    awaiting_approval: list[str] = field(default_factory=list)
+    # A reviewed definition changed (variants, allocation, flag): reviewed again.
+    returned_to_review: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -47,6 +53,8 @@ class SyncReport:
         out += [f"updated {key}: {', '.join(fields)}" for key, fields in self.updated.items()]
         out += [f"started {key}" for key in self.started]
         out += [f"deleted {key}" for key in self.deleted]
+        out += [f"back to review {key}" for key in self.returned_to_review]
+        out += [f"awaiting approval {key}" for key in self.awaiting_approval]
         out.append(
             f"{len(self.created)} created, {len(self.updated)} updated, "
             f"{len(self.started)} started, {len(self.deleted)} deleted, "
@@ -61,6 +69,8 @@ class SyncReport:
             "started": self.started,
             "deleted": self.deleted,
             "unchanged": self.unchanged,
+            "awaiting_approval": self.awaiting_approval,
+            "returned_to_review": self.returned_to_review,
         }
 
 
@@ -79,6 +89,7 @@ def _desired_fields(spec: ExperimentSpec, default_timezone: str) -> dict[str, An
         "start_date": start,
         "end_date": end,
         "timezone": spec.effective_timezone(default_timezone),
+        **({"owner": spec.owner} if spec.owner is not None else {}),
     }
 
 
@@ -165,7 +176,7 @@ def _update(
 ) -> list[str]:
     """Bring `experiment` in line with `spec`; return the names of the fields that changed."""
     changed: list[str] = []
-    started = experiment.status != "draft"
+    started = experiment.status in ("running", "paused", "completed")
     if experiment.feature_flag.key != spec.feature_flag_key:
         if started:
             raise CatalogError(
@@ -248,10 +259,26 @@ def sync_catalog(session: Session, catalog: Catalog, *, prune: bool = False) -> 
                 report.updated[spec.key] = fields
             else:
                 report.unchanged.append(spec.key)
-        if experiment.status == "draft" and experiment.start_date is not None:
+        reviewed = {"feature_flag_key", "variants"} & set(report.updated.get(spec.key, []))
+        if experiment.status in ("in_review", "approved") and reviewed:
+            reopen_review(
+                session,
+                experiment,
+                actor=CATALOG_ACTOR,
+                reason=f"changed after review: {', '.join(sorted(reviewed))}",
+            )
+            report.returned_to_review.append(spec.key)
+        if experiment.start_date is None:
+            continue
+        ready = experiment.status == "approved" or (
+            experiment.status == "draft" and get_setting(session, "min_approvals") == 0
+        )
+        if ready:
             transition(
                 session, experiment, "start", actor=CATALOG_ACTOR, reason="start_date is set"
             )
             report.started.append(spec.key)
+        elif experiment.status in ("draft", "in_review"):
+            report.awaiting_approval.append(spec.key)
     session.flush()
     return report

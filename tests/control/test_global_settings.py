@@ -23,14 +23,24 @@ from .conftest import Control
 
 def test_the_only_known_setting_is_the_kill_switch() -> None:
     """Pins the documented settings, so a new one comes with its own tests."""
-    assert DEFAULTS == {"experiments_enabled": True}
+    assert DEFAULTS == {
+        "experiments_enabled": True,
+        "min_approvals": 0,
+        "allow_any_approver": False,
+        "approvers": "",
+    }
 
 
 def test_experiments_enabled_defaults_to_true_without_a_row(control: Control) -> None:
     """A fresh database has no settings rows; the default applies."""
     with control.db.session() as session:
         assert get_setting(session, "experiments_enabled") is True
-        assert all_settings(session) == {"experiments_enabled": True}
+        assert all_settings(session) == {
+            "experiments_enabled": True,
+            "min_approvals": 0,
+            "allow_any_approver": False,
+            "approvers": "",
+        }
     assert control.count("settings") == 0
 
 
@@ -43,7 +53,7 @@ def test_set_and_get_round_trip_across_transactions(db: ControlDatabase) -> None
         try:
             with other.session() as session:
                 assert get_setting(session, "experiments_enabled") is value
-                assert all_settings(session) == {"experiments_enabled": value}
+                assert all_settings(session)["experiments_enabled"] is value
         finally:
             other.dispose()
     with db.engine.connect() as conn:
@@ -99,7 +109,10 @@ def test_set_setting_rejects_values_of_the_wrong_type(db: ControlDatabase, value
 
 def test_unknown_keys_are_rejected_everywhere(db: ControlDatabase) -> None:
     """A misspelt key is an error on parse, get and set, listing the known keys."""
-    message = "unknown setting 'experiments_enable' (known: experiments_enabled)"
+    message = (
+        "unknown setting 'experiments_enable' "
+        "(known: allow_any_approver, approvers, experiments_enabled, min_approvals)"
+    )
     with pytest.raises(SettingsError) as excinfo:
         parse_value("experiments_enable", "true")
     assert str(excinfo.value) == message
@@ -110,3 +123,23 @@ def test_unknown_keys_are_rejected_everywhere(db: ControlDatabase) -> None:
         with pytest.raises(SettingsError) as excinfo:
             set_setting(session, "experiments_enable", True)
         assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "value"),
+    [
+        ("min_approvals", "2", 2),
+        ("min_approvals", " 0 ", 0),
+        ("allow_any_approver", "true", True),
+        ("approvers", " alice, bob ,, carol ", "alice,bob,carol"),
+    ],
+)
+def test_review_settings_parse(key: str, text: str, value: object) -> None:
+    """The launch-review settings take a count, a switch and a list of names."""
+    assert parse_value(key, text) == value
+
+
+@pytest.mark.parametrize("text", ["-1", "two", "1.5", ""])
+def test_min_approvals_must_be_a_whole_number(text: str) -> None:
+    with pytest.raises(SettingsError, match="takes a whole number >= 0"):
+        parse_value("min_approvals", text)

@@ -19,7 +19,12 @@ PATHS: dict[str, list[str]] = {
     "completed": ["start", "complete"],
 }
 TARGET = {"start": "running", "pause": "paused", "resume": "running", "complete": "completed"}
-ALLOWED = {"start": "draft", "pause": "running", "resume": "paused", "complete": "paused, running"}
+ALLOWED = {
+    "start": "approved, draft",
+    "pause": "running",
+    "resume": "paused",
+    "complete": "paused, running",
+}
 ILLEGAL = {
     "draft": ["pause", "resume", "complete"],
     "running": ["start", "resume"],
@@ -226,6 +231,7 @@ def test_soft_delete_turns_the_flag_off_and_logs(draft: Control) -> None:
 def test_an_unknown_action_is_a_transition_error_naming_the_known_ones() -> None:
     """A typo in an action must be refused like any other illegal transition."""
     with pytest.raises(
-        TransitionError, match=r"unknown lifecycle action 'explode' \(known: complete, pause"
+        TransitionError,
+        match=r"unknown lifecycle action 'explode' \(known: approve, complete, pause",
     ):
         transition(None, Experiment(key="x", status="running"), "explode", actor="t")  # type: ignore[arg-type]

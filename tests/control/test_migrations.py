@@ -23,9 +23,10 @@ from exp_pipeline.control.global_settings import get_setting, set_setting
 from exp_pipeline.control.models import Base, FeatureFlag
 from exp_pipeline.errors import SettingsError
 
-HEAD = "0002"
+HEAD = "0003"
 TABLES = {
     "alembic_version",
+    "approvals",
     "decision_log",
     "experiments",
     "feature_flags",
@@ -250,7 +251,7 @@ def test_bad_urls_are_one_line_settings_errors(url: str, message: str) -> None:
 def test_upgrading_from_0001_keys_existing_outcomes(control_url: str) -> None:
     """Outcomes written before decision keys existed get a unique key derived from their id."""
     db = ControlDatabase(control_url)
-    run_alembic(db, command.downgrade, "0001")
+    run_alembic(db, command.downgrade, "0001")  # before decision keys
     with db.engine.begin() as conn:
         conn.execute(
             text(

@@ -81,6 +81,8 @@ def test_first_sync_creates_experiments_flags_variants_metrics_guardrails(
         "started": [],
         "deleted": [],
         "unchanged": [],
+        "awaiting_approval": [],
+        "returned_to_review": [],
     }
     assert control.state("exp-a") == {
         "name": "Experiment A",
@@ -147,6 +149,8 @@ def test_the_project_catalog_syncs_and_starts_and_resyncs_as_unchanged(control: 
         "started": [],
         "deleted": [],
         "unchanged": keys,
+        "awaiting_approval": [],
+        "returned_to_review": [],
     }
     assert second.lines() == ["0 created, 0 updated, 0 started, 0 deleted, 3 unchanged"]
     assert second.changed is False
@@ -178,6 +182,8 @@ def test_setting_start_date_on_a_draft_updates_and_starts_it(control: Control) -
         "started": ["exp-a"],
         "deleted": [],
         "unchanged": [],
+        "awaiting_approval": [],
+        "returned_to_review": [],
     }
     assert report.lines() == [
         "updated exp-a: start_date, end_date",
@@ -233,6 +239,8 @@ def test_a_running_experiment_takes_name_description_window_metrics_guardrails(
         "started": [],
         "deleted": [],
         "unchanged": [],
+        "awaiting_approval": [],
+        "returned_to_review": [],
     }
     assert report.lines() == [
         "updated exp-a: name, description, end_date, metrics, guardrails",
@@ -464,6 +472,8 @@ def test_without_prune_missing_experiments_stay(control: Control) -> None:
         "started": [],
         "deleted": [],
         "unchanged": ["exp-b"],
+        "awaiting_approval": [],
+        "returned_to_review": [],
     }
     assert control.snapshot() == before
 
@@ -481,6 +491,8 @@ def test_prune_soft_deletes_missing_experiments_and_frees_their_flags(control: C
         "started": [],
         "deleted": ["exp-a"],
         "unchanged": ["exp-b"],
+        "awaiting_approval": [],
+        "returned_to_review": [],
     }
     assert report.lines() == [
         "created exp-c",
@@ -537,6 +549,8 @@ def test_sync_report_lines_and_dict() -> None:
         "started": ["new"],
         "deleted": ["old"],
         "unchanged": ["c", "d"],
+        "awaiting_approval": [],
+        "returned_to_review": [],
     }
     assert SyncReport(unchanged=["c"]).changed is False
     assert SyncReport().lines() == ["0 created, 0 updated, 0 started, 0 deleted, 0 unchanged"]
