@@ -28,8 +28,10 @@ from exp_pipeline.control.db import ControlDatabase
 from exp_pipeline.control.global_settings import all_settings, parse_value, set_setting
 from exp_pipeline.control.lifecycle import get_live_experiment, soft_delete, transition
 from exp_pipeline.control.queries import describe, live_experiments
+from exp_pipeline.control.review import approve, submit
 from exp_pipeline.control.sync import sync_catalog
-from exp_pipeline.errors import ExpPipelineError
+from exp_pipeline.errors import ExpPipelineError, FlagError
+from exp_pipeline.flags import build_snapshot, decide, write_snapshot
 from exp_pipeline.guardrails.check import check_all_running_experiments
 from exp_pipeline.reporting import results_text
 from exp_pipeline.settings import CONFIG_ENV, HOME_ENV, PROJECT_ROOT, PipelineSettings
@@ -167,8 +169,15 @@ def experiments_delete(ctx: click.Context, key: str, actor: str) -> None:
     click.echo(f"deleted {key}")
 
 
-def _lifecycle_command(action: str, summary: str) -> None:
-    """Register `experiments <action> KEY`: a person's audited lifecycle change."""
+Apply = Callable[[Any, Any, str, str], None]
+
+
+def _lifecycle_command(action: str, summary: str, apply: Apply | None = None) -> None:
+    """Register `experiments <action> KEY`: a person's audited lifecycle change.
+
+    `apply(session, experiment, actor, reason)` does the change; by default it is the
+    plain lifecycle transition named `action`.
+    """
 
     @experiments.command(action, help=summary)
     @click.argument("key")
@@ -182,15 +191,65 @@ def _lifecycle_command(action: str, summary: str) -> None:
         db = ControlDatabase(_settings(ctx).control_db_url)
         with db.session() as session:
             experiment = get_live_experiment(session, key)
-            transition(session, experiment, action, actor=actor, reason=reason)
+            if apply is None:
+                transition(session, experiment, action, actor=actor, reason=reason)
+            else:
+                apply(session, experiment, actor, reason)
             status = experiment.status
         click.echo(f"{key}: {status}")
 
 
+_lifecycle_command(
+    "submit",
+    "Submit draft experiment KEY for launch review (the submitter owns it).",
+    lambda session, experiment, actor, reason: submit(
+        session, experiment, actor=actor, reason=reason
+    ),
+)
+_lifecycle_command(
+    "approve",
+    "Approve experiment KEY in review (never its owner; see the approvers setting).",
+    lambda session, experiment, actor, reason: approve(
+        session, experiment, approver=actor, reason=reason
+    ),
+)
+_lifecycle_command("start", "Start experiment KEY (approved, or a draft when no review).")
 _lifecycle_command("pause", "Pause running experiment KEY (its flag stops assigning).")
 _lifecycle_command(
     "resume", "Resume paused experiment KEY: only a person does this, never a guardrail."
 )
+
+
+@experiments.command("complete")
+@click.argument("key")
+@click.option("--winner", help="The variant served to everyone from now on.")
+@click.option(
+    "--outcome",
+    type=click.Choice(["shipped", "rollback", "inconclusive"]),
+    default="shipped",
+    show_default=True,
+)
+@click.option("--reason", default="", help="Why: recorded in the decision log.")
+@click.option("--by", "actor", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
+@click.pass_context
+@_one_line_errors
+def experiments_complete(
+    ctx: click.Context, key: str, winner: str | None, outcome: str, reason: str, actor: str
+) -> None:
+    """Complete experiment KEY with an outcome; the winner is served to everyone."""
+    db = ControlDatabase(_settings(ctx).control_db_url)
+    with db.session() as session:
+        experiment = get_live_experiment(session, key)
+        transition(
+            session,
+            experiment,
+            "complete",
+            actor=actor,
+            reason=reason,
+            outcome=outcome,
+            winner=winner,
+        )
+    click.echo(f"{key}: completed ({outcome}, winner {winner or 'none'})")
 
 
 @cli.group()
@@ -292,6 +351,65 @@ def settings_list(ctx: click.Context) -> None:
     with db.session() as session:
         for key, value in all_settings(session).items():
             click.echo(f"{key} = {json.dumps(value)}")
+
+
+# --- flags -------------------------------------------------------------------------------
+
+
+@cli.command("decide")
+@click.argument("flag")
+@click.argument("subject")
+@click.option(
+    "--attributes",
+    default="{}",
+    help="Subject attributes as a JSON object, e.g. '{\"$dnt\": true}'.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.pass_context
+@_one_line_errors
+def decide_command(
+    ctx: click.Context, flag: str, subject: str, attributes: str, as_json: bool
+) -> None:
+    """Which variant of FLAG SUBJECT gets now, and why, as an application would decide it."""
+    try:
+        parsed = json.loads(attributes)
+    except json.JSONDecodeError as exc:
+        raise FlagError(f"--attributes is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise FlagError("--attributes must be a JSON object")
+    db = ControlDatabase(_settings(ctx).control_db_url)
+    with db.session() as session:
+        snapshot = build_snapshot(session)
+    decision = decide(snapshot, flag, subject, parsed)
+    if as_json:
+        _echo_json(decision.as_dict())
+        return
+    served = decision.variant if decision.variant is not None else "no variant"
+    tail = f", decision {decision.decision_id}" if decision.decision_id else ""
+    click.echo(f"{flag}: {served} for {subject} ({decision.reason}{tail})")
+
+
+@cli.group()
+def flags() -> None:
+    """The flags snapshot that applications load to decide flags locally."""
+
+
+@flags.command("export")
+@click.option(
+    "--output", required=True, type=click.Path(dir_okay=False), help="Write the snapshot here."
+)
+@click.pass_context
+@_one_line_errors
+def flags_export(ctx: click.Context, output: str) -> None:
+    """Write the flags snapshot (JSON) built from the control database to OUTPUT."""
+    db = ControlDatabase(_settings(ctx).control_db_url)
+    with db.session() as session:
+        snapshot = build_snapshot(session)
+    path = write_snapshot(snapshot, output)
+    count = len(snapshot["flags"])
+    click.echo(
+        f"wrote {path} (version {snapshot['version']}, {count} flag{'' if count == 1 else 's'})"
+    )
 
 
 # --- the graph ---------------------------------------------------------------------------

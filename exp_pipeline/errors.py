@@ -24,3 +24,7 @@ class TransitionError(ExpPipelineError):
 
 class SettingsError(ExpPipelineError):
     """Pipeline or global settings are missing or malformed."""
+
+
+class FlagError(ExpPipelineError):
+    """A flags snapshot that is malformed, or a flag decision asked with invalid input."""
