@@ -95,7 +95,8 @@ def test_report_renders_the_stored_results_in_both_formats(
     assert "<h1>Experiment report: a-b-test</h1>" in page
     assert '<th scope="row">test</th><td class="number">3</td>' in page
     assert "not enough exposure yet" in page
-    assert page.count('<img alt="') == 3
+    # Both metrics: posterior density and cumulative daily series.
+    assert page.count('<img alt="') == 4
 
     monkeypatch.chdir(tmp_path)
     default = run(home, "report", "a-b-test", "--format", "md")

@@ -362,9 +362,7 @@ def _rendered_png_count(page: Page, label: str, screenshot: Path | None = None) 
             expect(dialog).to_be_hidden()
 
 
-def test_markdown_plots_render(
-    ui_server: UiServer, partition_page: Page, tmp_path: Path
-) -> None:
+def test_markdown_plots_render(ui_server: UiServer, partition_page: Page, tmp_path: Path) -> None:
     """The results metadata carries Markdown plots, and their base64 PNGs render.
 
     Each plot is also saved as a screenshot under the test's tmp folder.

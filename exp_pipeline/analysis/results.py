@@ -85,8 +85,46 @@ def _metric(
     }
 
 
+# Subjects completing the funnel per calendar day of the experiment's zone, zeros included.
+_DAILY_CONVERSIONS_SQL = """
+WITH days AS (SELECT unnest($days::DATE[]) AS day),
+variants AS (
+    SELECT variant_key AS variant FROM experiment_variants WHERE experiment_key = $key
+),
+daily AS (
+    SELECT variant, CAST(timezone($timezone, first_conversion_utc) AS DATE) AS day,
+           count(*) AS n
+    FROM conversions
+    WHERE experiment_key = $key AND metric_key = $metric AND first_conversion_utc IS NOT NULL
+    GROUP BY ALL
+)
+SELECT v.variant, list(coalesce(d.n, 0) ORDER BY days.day)
+FROM variants v CROSS JOIN days LEFT JOIN daily d ON d.variant = v.variant AND d.day = days.day
+GROUP BY v.variant
+"""
+
+
+def _daily_conversions(
+    con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition, metric_key: str
+) -> tuple[list[str], dict[str, list[int]]]:
+    days = [d.isoformat() for d in experiment.local_days()]
+    rows = con.execute(
+        _DAILY_CONVERSIONS_SQL,
+        {
+            "days": days,
+            "key": experiment.key,
+            "metric": metric_key,
+            "timezone": experiment.timezone,
+        },
+    ).fetchall()
+    return days, {variant: [int(n) for n in counts] for variant, counts in rows}
+
+
 def _funnel_metric(
-    metric: dict[str, Any], steps: dict[str, list[int]], exposures: dict[str, int]
+    metric: dict[str, Any],
+    steps: dict[str, list[int]],
+    exposures: dict[str, int],
+    daily: tuple[list[str], dict[str, list[int]]],
 ) -> dict[str, Any]:
     result = analyse_funnel(steps)
     variants = [
@@ -95,6 +133,8 @@ def _funnel_metric(
             "exposures": exposures[key],
             "step_counts": counts,
             "conversion_rate": _round(counts[-1] / counts[0]) if counts[0] else 0.0,
+            "days": daily[0],
+            "data": daily[1][key],
             **_intervals(result, key),
         }
         for key, counts in steps.items()
@@ -133,7 +173,14 @@ def experiment_document(
     metrics = []
     for metric in experiment.metrics:
         if metric["kind"] == "funnel":
-            metrics.append(_funnel_metric(metric, steps[metric["key"]], summary.exposures))
+            metrics.append(
+                _funnel_metric(
+                    metric,
+                    steps[metric["key"]],
+                    summary.exposures,
+                    _daily_conversions(con, experiment, metric["key"]),
+                )
+            )
         elif metric["kind"] == "trend":
             metrics.append(_trend_metric(metric, series[metric["key"]]))
     return {

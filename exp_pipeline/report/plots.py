@@ -77,7 +77,7 @@ def density_curves(
 def cumulative_series(
     metric: Mapping[str, Any],
 ) -> dict[str, tuple[NDArray[np.datetime64], NDArray[np.float64]]]:
-    """Each variant's days and running total of its daily `data` (trend metrics only)."""
+    """Each variant's days and running total of its daily `data` (conversions or events)."""
     return {
         v["variant_key"]: (
             np.array(v["days"], dtype="datetime64[D]"),
@@ -120,9 +120,12 @@ def posterior_plot(metric: Mapping[str, Any]) -> bytes:
 
 
 def cumulative_plot(metric: Mapping[str, Any]) -> bytes:
-    """PNG of the running total of a trend metric's daily series, one line per variant."""
+    """PNG of the running total of a metric's daily series, one line per variant."""
     series = cumulative_series(metric)
-    measure = "count" if metric.get("math", "total") == "total" else metric["math"]
+    if metric["kind"] == "funnel":
+        measure = "conversions"
+    else:
+        measure = "count" if metric.get("math", "total") == "total" else metric["math"]
 
     def draw(ax: Axes) -> None:
         for key, (days, totals) in series.items():
@@ -140,16 +143,16 @@ def cumulative_plot(metric: Mapping[str, Any]) -> bytes:
 
 
 def metric_plots(metric: Mapping[str, Any]) -> list[Plot]:
-    """The plots of one metric: its posteriors, and its cumulative series for a trend.
+    """The plots of one metric: its posteriors, and its cumulative daily series.
 
-    Funnel documents carry no daily series, so a funnel gets the posterior plot alone.
+    Funnels plot completed conversions per day, trends their metric events; a document
+    from before daily funnel series existed gets the posterior plot alone.
     """
     key = metric["metric_key"]
     plots = [Plot(f"{key}: posterior density per variant", posterior_plot(metric))]
-    if metric["kind"] == "trend":
-        plots.append(
-            Plot(f"{key}: cumulative daily {metric['event']} per variant", cumulative_plot(metric))
-        )
+    if all("data" in v for v in metric["variants"]):
+        what = "conversions" if metric["kind"] == "funnel" else metric["event"]
+        plots.append(Plot(f"{key}: cumulative daily {what} per variant", cumulative_plot(metric)))
     return plots
 
 

@@ -71,6 +71,9 @@ def test_funnel_reference_verdict(analysed: Analysed, warehouse: duckdb.DuckDBPy
     assert funnel["significance_code"] == "not_enough_exposure"
     assert funnel["significant"] is False
     assert funnel["variants"][0]["conversion_rate"] == 1.0
+    # Completions per calendar day of the window, zeros included.
+    assert funnel["variants"][0]["days"] == [f"2020-01-0{d}" for d in range(1, 7)]
+    assert [v["data"] for v in funnel["variants"]] == [[0, 2, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0]]
     assert funnel["variants"][0]["posterior"] == {
         "distribution": "beta",
         "alpha": 3.0,
