@@ -12,6 +12,7 @@ from assets import (
     ANALYSIS_ASSETS,
     experiment_catalog,
     experiment_definitions,
+    flags_snapshot,
     guardrail_metrics,
     raw_events,
 )
@@ -91,7 +92,10 @@ def materialize_graph(
         )
     results.append(
         dg.materialize(
-            [guardrail_metrics], resources=resources, instance=instance, run_config=run_config
+            [guardrail_metrics, flags_snapshot],
+            resources=resources,
+            instance=instance,
+            run_config=run_config,
         )
     )
     return results
@@ -104,3 +108,15 @@ def tick_guardrail_sensor(
     instance = instance or dagster_instance(settings)
     with dg.build_sensor_context(instance=instance, resources=build_resources(settings)) as context:
         return guardrail_sensor(context)
+
+
+def publish_flags_snapshot(
+    settings: PipelineSettings, instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
+    """Materialise `flags_snapshot` alone, as its sensor does after a decision."""
+    return dg.materialize(
+        [flags_snapshot],
+        resources=build_resources(settings),
+        instance=instance or dagster_instance(settings),
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )

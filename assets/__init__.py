@@ -8,6 +8,7 @@ from assets.analysis import (
     trend_metrics,
 )
 from assets.catalog import experiment_catalog, experiment_definitions
+from assets.flags import flags_snapshot
 from assets.guardrails import guardrail_metrics
 from assets.ingest import raw_events
 
@@ -19,6 +20,7 @@ ALL_ASSETS = [
     raw_events,
     *ANALYSIS_ASSETS,
     guardrail_metrics,
+    flags_snapshot,
 ]
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "ANALYSIS_ASSETS",
     "experiment_catalog",
     "experiment_definitions",
+    "flags_snapshot",
     "guardrail_metrics",
     "raw_events",
 ]

@@ -59,6 +59,7 @@ class PipelineSettingsResource(dg.ConfigurableResource):
     bot_user_agent_pattern: str
     guardrail_interval_minutes: int = 5
     guardrail_max_experiments_per_tick: int = 50
+    flags_snapshot_path: str = ""
 
     @property
     def landing(self) -> Path:
@@ -81,5 +82,6 @@ def build_resources(settings: PipelineSettings) -> dict[str, dg.ConfigurableReso
             bot_user_agent_pattern=settings.bot_user_agent_pattern,
             guardrail_interval_minutes=settings.guardrail_interval_minutes,
             guardrail_max_experiments_per_tick=settings.guardrail_max_experiments_per_tick,
+            flags_snapshot_path=str(settings.flags_snapshot_path),
         ),
     }

@@ -431,10 +431,11 @@ def _is_day(name: str) -> bool:
 
 def _run_graph(settings: PipelineSettings, log_level: str) -> list[str]:
     """Materialise the whole graph over every landing day present, then tick the guardrail
-    sensor once (as the daemon would); return the days."""
+    sensor once (as the daemon would) and republish the flags snapshot if it decided
+    anything; return the days."""
     # Dagster only here: the graph's runner. Its beta-API notice is for developers.
     warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
-    from definitions import materialize_graph, tick_guardrail_sensor
+    from definitions import materialize_graph, publish_flags_snapshot, tick_guardrail_sensor
 
     days = _landing_days(settings.landing_dir)
     first, today = settings.partitions_start_date.isoformat(), datetime.now(UTC).date().isoformat()
@@ -447,7 +448,9 @@ def _run_graph(settings: PipelineSettings, log_level: str) -> list[str]:
         )
     days = [d for d in days if d not in outside]
     materialize_graph(settings, days, log_level=log_level)
-    tick_guardrail_sensor(settings)
+    tick = tick_guardrail_sensor(settings)
+    if json.loads(tick.cursor or "{}").get("acted_on"):
+        publish_flags_snapshot(settings)  # as flags_snapshot_sensor would, after a decision
     return days
 
 

@@ -82,6 +82,11 @@ class PipelineSettings(BaseModel):
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    @property
+    def flags_snapshot_path(self) -> Path:
+        """Where the `flags_snapshot` asset publishes the snapshot applications load."""
+        return self.home / "flags" / "flags.json"
+
     def prepare_dagster_home(self) -> Path:
         """Create the Dagster home with exp-pipeline's instance config unless it has one.
 

@@ -37,6 +37,7 @@ def test_the_code_location_loads_and_validates() -> None:
         "trend_metrics",
         "experiment_results",
         "guardrail_metrics",
+        "flags_snapshot",
     }
     assert defs.resolve_job_def("daily_ingest") is not None
 
@@ -293,3 +294,61 @@ def test_a_sensor_tick_while_a_materialisation_holds_duckdb(
     assert writer.returncode == 0, err
     assert len(ticks) >= 1
     assert all(json.loads(t.cursor)["checked"] >= 0 for t in ticks)
+
+
+def test_the_flags_snapshot_sensor_requests_a_refresh_per_decision(
+    home: Path, control_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new decision (or the kill switch) requests one run; the same state requests none."""
+    from exp_pipeline.control.global_settings import set_setting
+    from exp_pipeline.control.lifecycle import get_live_experiment, transition
+    from exp_pipeline.control.sync import sync_catalog
+    from sensors.flags import flags_snapshot_sensor
+
+    settings = _settings(home, control_url, monkeypatch)
+    db = ControlDatabase(settings.control_db_url)
+    with db.session() as session:
+        sync_catalog(session, load_catalog(settings.catalog_path))
+    instance = dagster_instance(settings)
+    resources = build_definitions(settings).resources
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        with dg.build_sensor_context(
+            instance=instance, resources=resources, cursor=cursor
+        ) as context:
+            return flags_snapshot_sensor(context)
+
+    first = tick(None)
+    (request,) = first.run_requests
+    assert request.run_key == f"flags:{first.cursor}"
+    assert tick(first.cursor).run_requests == []
+    with db.session() as session:
+        transition(session, get_live_experiment(session, "new-search"), "pause", actor="t")
+    after_pause = tick(first.cursor)
+    assert len(after_pause.run_requests) == 1
+    assert after_pause.cursor != first.cursor
+    with db.session() as session:
+        set_setting(session, "experiments_enabled", False)
+    assert tick(after_pause.cursor).cursor.endswith(":off")
+
+
+def test_the_flags_snapshot_asset_publishes_what_decide_reads(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from definitions import publish_flags_snapshot
+    from exp_pipeline.flags import decide, parse_snapshot
+
+    settings = _settings(home, "sqlite", monkeypatch)
+    materialize_graph(settings, [])
+    snapshot = parse_snapshot(settings.flags_snapshot_path.read_text(encoding="utf-8"))
+    assert set(snapshot["flags"]) == {"one-page-checkout", "homepage-banner", "new-search"}
+    assert decide(snapshot, "new-search", "user-1").reason == "experiment_assigned"
+    with ControlDatabase(settings.control_db_url).session() as session:
+        from exp_pipeline.control.lifecycle import get_live_experiment, transition
+
+        transition(session, get_live_experiment(session, "new-search"), "pause", actor="t")
+    result = publish_flags_snapshot(settings)
+    assert result.success
+    refreshed = parse_snapshot(settings.flags_snapshot_path.read_text(encoding="utf-8"))
+    assert refreshed["version"] > snapshot["version"]
+    assert decide(refreshed, "new-search", "user-1").reason == "not_running"

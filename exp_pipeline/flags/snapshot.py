@@ -75,6 +75,12 @@ def flag_entry(experiment: Experiment) -> dict[str, Any]:
     }
 
 
+def snapshot_state(session: Session) -> tuple[int, bool]:
+    """(version, experiments_enabled): what a new snapshot would differ by."""
+    version = session.scalar(select(func.count(DecisionLog.id)))
+    return int(version or 0), bool(get_setting(session, "experiments_enabled"))
+
+
 def build_snapshot(
     session: Session, version: int | None = None, generated_at: datetime | None = None
 ) -> dict[str, Any]:
