@@ -188,3 +188,45 @@ def log_relative_interval(
     variance = treatment_variance / treatment**2 + control_variance / control**2
     low, high = wald_interval(math.log(treatment / control), math.sqrt(variance), critical)
     return math.expm1(low), math.expm1(high)
+
+
+def difference_result(
+    method: str,
+    control_value: float,
+    treatment_value: float,
+    control_variance: float,
+    treatment_variance: float,
+    *,
+    df: float | None,
+    level: float,
+) -> FrequentistResult:
+    """The result for a difference of two independent estimates with known variances.
+
+    Shared by Welch (t with `df`) and the delta-method ratio test (normal, `df` None):
+    Wald interval on the difference, linear delta-method interval on the relative lift.
+    """
+    effect = treatment_value - control_value
+    standard_error = math.sqrt(control_variance + treatment_variance)
+    statistic = effect / standard_error if standard_error > 0 else math.nan
+    critical = normal_critical(level) if df is None else student_critical(level, df)
+    ci_low, ci_high = wald_interval(effect, standard_error, critical)
+    relative_low, relative_high = linear_relative_interval(
+        control_value, treatment_value, control_variance, treatment_variance, critical
+    )
+    return FrequentistResult(
+        method=method,
+        control_value=control_value,
+        treatment_value=treatment_value,
+        effect=effect,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        standard_error=standard_error,
+        relative_effect=ratio_of(treatment_value, control_value) - 1,
+        relative_ci_low=relative_low,
+        relative_ci_high=relative_high,
+        relative_method=RELATIVE_LINEAR_DELTA,
+        statistic=statistic,
+        p_value=normal_p_value(statistic) if df is None else student_p_value(statistic, df),
+        df=df,
+        level=level,
+    )

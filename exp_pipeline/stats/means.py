@@ -26,16 +26,11 @@ import numpy.typing as npt
 
 from exp_pipeline.stats.frequentist import (
     CONFIDENCE_LEVEL,
-    RELATIVE_LINEAR_DELTA,
     FrequentistResult,
     check_level,
     check_real,
     check_subjects,
-    linear_relative_interval,
-    ratio_of,
-    student_critical,
-    student_p_value,
-    wald_interval,
+    difference_result,
 )
 from exp_pipeline.stats.inputs import StatsInputError
 
@@ -98,29 +93,5 @@ def welch_t_test(
     level = check_level(level)
     n_c, mean_c, var_c = _checked(control, "control")
     n_t, mean_t, var_t = _checked(treatment, "treatment")
-    effect = mean_t - mean_c
-    se_c2, se_t2 = var_c / n_c, var_t / n_t
-    standard_error = math.sqrt(se_c2 + se_t2)
     df = welch_degrees_of_freedom(n_c, var_c, n_t, var_t)
-    statistic = effect / standard_error if standard_error > 0 else math.nan
-    critical = student_critical(level, df)
-    ci_low, ci_high = wald_interval(effect, standard_error, critical)
-    relative_low, relative_high = linear_relative_interval(mean_c, mean_t, se_c2, se_t2, critical)
-
-    return FrequentistResult(
-        method=WELCH_T,
-        control_value=mean_c,
-        treatment_value=mean_t,
-        effect=effect,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        standard_error=standard_error,
-        relative_effect=ratio_of(mean_t, mean_c) - 1,
-        relative_ci_low=relative_low,
-        relative_ci_high=relative_high,
-        relative_method=RELATIVE_LINEAR_DELTA,
-        statistic=statistic,
-        p_value=student_p_value(statistic, df),
-        df=df,
-        level=level,
-    )
+    return difference_result(WELCH_T, mean_c, mean_t, var_c / n_c, var_t / n_t, df=df, level=level)

@@ -21,7 +21,6 @@ signed values such as net revenue may be zero or negative).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,16 +28,11 @@ import numpy.typing as npt
 
 from exp_pipeline.stats.frequentist import (
     CONFIDENCE_LEVEL,
-    RELATIVE_LINEAR_DELTA,
     FrequentistResult,
     check_level,
     check_real,
     check_subjects,
-    linear_relative_interval,
-    normal_critical,
-    normal_p_value,
-    ratio_of,
-    wald_interval,
+    difference_result,
 )
 from exp_pipeline.stats.inputs import StatsInputError
 
@@ -134,27 +128,6 @@ def ratio_z_test(
     level = check_level(level)
     ratio_c, var_c = ratio_estimate(control, "control")
     ratio_t, var_t = ratio_estimate(treatment, "treatment")
-    effect = ratio_t - ratio_c
-    standard_error = math.sqrt(var_c + var_t)
-    statistic = effect / standard_error if standard_error > 0 else math.nan
-    critical = normal_critical(level)
-    ci_low, ci_high = wald_interval(effect, standard_error, critical)
-    relative_low, relative_high = linear_relative_interval(ratio_c, ratio_t, var_c, var_t, critical)
-
-    return FrequentistResult(
-        method=DELTA_METHOD_RATIO_Z,
-        control_value=ratio_c,
-        treatment_value=ratio_t,
-        effect=effect,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        standard_error=standard_error,
-        relative_effect=ratio_of(ratio_t, ratio_c) - 1,
-        relative_ci_low=relative_low,
-        relative_ci_high=relative_high,
-        relative_method=RELATIVE_LINEAR_DELTA,
-        statistic=statistic,
-        p_value=normal_p_value(statistic),
-        df=None,
-        level=level,
+    return difference_result(
+        DELTA_METHOD_RATIO_Z, ratio_c, ratio_t, var_c, var_t, df=None, level=level
     )
