@@ -101,7 +101,7 @@ def exposures(
         check_results=[
             check_result(
                 "multiple_variant_subjects",
-                multiple_variant_check(summary),
+                multiple_variant_check(summary.excluded["multiple_variants"], summary.flagged),
                 dg.AssetCheckSeverity.ERROR,
             ),
             check_result("exposure_freshness", freshness, dg.AssetCheckSeverity.WARN),
@@ -256,7 +256,7 @@ def experiment_results(
     with warehouse.connect() as con:
         experiment = experiment_for(context, con)
         document = build_experiment_results(con, experiment, run_as_of(context))
-        srm = srm_check(read_exposure_summary(con, experiment), experiment)
+        srm = srm_check(read_exposure_summary(con, experiment).exposures, experiment.allocation)
     metadata: dict[str, Any] = {}
     for metric in document["metrics"]:
         key = metric["metric_key"]

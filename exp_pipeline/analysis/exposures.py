@@ -104,6 +104,11 @@ class ExposureSummary:
     def total(self) -> int:
         return sum(self.exposures.values())
 
+    @property
+    def flagged(self) -> int:
+        """Subjects with a counted flag signal: exposed, or in several or unknown variants."""
+        return self.total + self.excluded["multiple_variants"] + self.excluded["unknown_variant"]
+
 
 def build_exposures(
     con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition

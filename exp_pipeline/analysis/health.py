@@ -7,13 +7,13 @@ more than 1% of subjects in two or more variants.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
 
 from exp_pipeline.analysis.definitions import ExperimentDefinition
-from exp_pipeline.analysis.exposures import ExposureSummary
 from exp_pipeline.stats.srm import sample_ratio_mismatch
 
 SRM_P_VALUE = 0.001
@@ -31,10 +31,11 @@ class HealthCheck:
     description: str
 
 
-def srm_check(summary: ExposureSummary, experiment: ExperimentDefinition) -> HealthCheck:
-    srm = sample_ratio_mismatch(summary.exposures, experiment.allocation)
-    observed = ", ".join(f"{k} {n}" for k, n in summary.exposures.items())
-    expected = ", ".join(f"{k} {p:g}%" for k, p in experiment.allocation.items())
+def srm_check(exposed: Mapping[str, int], allocation: Mapping[str, float]) -> HealthCheck:
+    """Exposed subjects per variant against the configured rollout percentages."""
+    srm = sample_ratio_mismatch(exposed, allocation)
+    observed = ", ".join(f"{k} {n}" for k, n in exposed.items())
+    expected = ", ".join(f"{k} {p:g}%" for k, p in allocation.items())
     return HealthCheck(
         passed=srm.p_value >= SRM_P_VALUE,
         value=srm.p_value,
@@ -45,9 +46,8 @@ def srm_check(summary: ExposureSummary, experiment: ExperimentDefinition) -> Hea
     )
 
 
-def multiple_variant_check(summary: ExposureSummary) -> HealthCheck:
-    multiple = summary.excluded["multiple_variants"]
-    seen = summary.total + multiple + summary.excluded["unknown_variant"]
+def multiple_variant_check(multiple: int, seen: int) -> HealthCheck:
+    """`multiple` of the `seen` subjects with a flag signal were in two or more variants."""
     share = multiple / seen if seen else 0.0
     return HealthCheck(
         passed=share <= MAX_MULTIPLE_VARIANT_SHARE,

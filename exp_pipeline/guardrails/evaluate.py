@@ -20,10 +20,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from exp_pipeline.analysis.health import MAX_MULTIPLE_VARIANT_SHARE, SRM_P_VALUE
+from exp_pipeline.analysis.health import multiple_variant_check, srm_check
 from exp_pipeline.guardrails.targets import GuardrailSpec, GuardrailTarget
 from exp_pipeline.stats.sequential import sequential_harm_test
-from exp_pipeline.stats.srm import sample_ratio_mismatch
 
 SEQUENTIAL_ALPHA = 0.05
 # The more severe action wins when several guardrails fire at once.
@@ -71,23 +70,19 @@ def _breaches(value: float, threshold: float, direction: str) -> bool:
 
 
 def health_problem(payload: dict[str, Any]) -> str | None:
-    """Why the experiment's data is too broken to act on, or None when it is healthy."""
+    """Why the experiment's data is too broken to act on, or None when it is healthy.
+
+    The same measures and thresholds as the analysts' asset checks (analysis.health).
+    """
     health = payload.get("health")
     if not health or not health["subjects"]:
         return None
-    share = health["multiple_variant_subjects"] / health["subjects"]
-    if share > MAX_MULTIPLE_VARIANT_SHARE:
-        return (
-            f"{health['multiple_variant_subjects']} of {health['subjects']} subjects "
-            f"({share:.1%}) were seen in two or more variants (limit 1%)"
-        )
-    srm = sample_ratio_mismatch(health["exposed"], payload["allocation"])
-    if srm.p_value < SRM_P_VALUE:
-        observed = ", ".join(f"{k} {n}" for k, n in health["exposed"].items())
-        return (
-            f"sample ratio mismatch: exposed {observed} against the configured allocation "
-            f"(chi-square p = {srm.p_value:.2g} < {SRM_P_VALUE})"
-        )
+    mixed = multiple_variant_check(health["multiple_variant_subjects"], health["subjects"])
+    if not mixed.passed:
+        return mixed.description
+    srm = srm_check(health["exposed"], payload["allocation"])
+    if not srm.passed:
+        return f"sample ratio mismatch: {srm.description}"
     return None
 
 

@@ -40,10 +40,10 @@ def summary(exposures: dict[str, int], multiple: int = 0, unknown: int = 0) -> E
 
 def test_srm_matches_scipy_and_fails_below_one_in_a_thousand(analysed: Analysed) -> None:
     experiment = analysed(CATALOG, [])
-    fine = srm_check(summary({"control": 1000, "test": 1100}), experiment)
+    fine = srm_check({"control": 1000, "test": 1100}, experiment.allocation)
     assert fine.passed
     assert fine.value == pytest.approx(chisquare([1000, 1100]).pvalue, rel=1e-9)
-    broken = srm_check(summary({"control": 1000, "test": 1200}), experiment)
+    broken = srm_check({"control": 1000, "test": 1200}, experiment.allocation)
     assert broken.value == pytest.approx(chisquare([1000, 1200]).pvalue, rel=1e-9)
     assert broken.value < 0.001
     assert not broken.passed
@@ -51,8 +51,10 @@ def test_srm_matches_scipy_and_fails_below_one_in_a_thousand(analysed: Analysed)
 
 
 def test_multiple_variant_share_limit_is_inclusive() -> None:
-    assert multiple_variant_check(summary({"control": 50, "test": 49}, multiple=1)).passed
-    over = multiple_variant_check(summary({"control": 50, "test": 48}, multiple=2))
+    passing = summary({"control": 50, "test": 49}, multiple=1)
+    assert multiple_variant_check(passing.excluded["multiple_variants"], passing.flagged).passed
+    failing = summary({"control": 50, "test": 48}, multiple=2)
+    over = multiple_variant_check(failing.excluded["multiple_variants"], failing.flagged)
     assert not over.passed
     assert over.value == pytest.approx(0.02)
 

@@ -263,7 +263,7 @@ def test_broken_data_holds_with_a_warning_instead_of_acting(
     assert report["triggered"] == 0
     assert report["decisions"][0]["outcome"] == "held"
     assert (
-        "1 of 80 subjects (1.2%) were seen in two or more variants"
+        "1 of 80 subjects with a flag signal (1.25%) were seen in two or more variants (limit 1%)"
         in report["decisions"][0]["reason"]
     )
     assert triggers(db) == [("exp", "warning", "hold", None, None, None, None)]
