@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from assets.catalog import experiment_definitions
 from assets.ingest import raw_events
@@ -52,8 +53,11 @@ def run_as_of(context: dg.AssetExecutionContext) -> datetime:
     return record.create_timestamp.astimezone(UTC)
 
 
-def experiment_for(context: dg.AssetExecutionContext, con) -> ExperimentDefinition:
-    return read_experiment(con, context.partition_key, run_as_of(context))
+def experiment_for(
+    context: dg.AssetExecutionContext, con: duckdb.DuckDBPyConnection, as_of: datetime
+) -> ExperimentDefinition:
+    """The partition's experiment, its open-ended window closed at the run's `as_of`."""
+    return read_experiment(con, context.partition_key, as_of)
 
 
 def window_metadata(experiment: ExperimentDefinition) -> dict[str, object]:
@@ -93,10 +97,11 @@ def exposures(
     First touch inside the window; bots, Do-Not-Track, out-of-window, unknown-variant,
     multi-variant and flagless subjects are excluded and counted by reason.
     """
+    as_of = run_as_of(context)
     with warehouse.connect() as con:
-        experiment = experiment_for(context, con)
+        experiment = experiment_for(context, con, as_of)
         summary = build_exposures(con, experiment)
-        freshness = exposure_freshness_check(con, experiment, run_as_of(context))
+        freshness = exposure_freshness_check(con, experiment, as_of)
     return dg.MaterializeResult(
         check_results=[
             check_result(
@@ -123,7 +128,7 @@ def conversions(
 ) -> dg.MaterializeResult:
     """Per exposed subject and metric: first conversion, event count, value, funnel step."""
     with warehouse.connect() as con:
-        experiment = experiment_for(context, con)
+        experiment = experiment_for(context, con, run_as_of(context))
         rows = build_conversions(con, experiment)
         converted = dict(
             con.execute(
@@ -146,7 +151,7 @@ def funnel_metrics(
 ) -> dg.MaterializeResult:
     """Per funnel metric and variant, the exposed subjects at each step."""
     with warehouse.connect() as con:
-        experiment = experiment_for(context, con)
+        experiment = experiment_for(context, con, run_as_of(context))
         steps = build_funnel_metrics(con, experiment)
     rows = [
         {"metric": metric, "variant": variant, "step_counts": ", ".join(map(str, counts))}
@@ -169,7 +174,7 @@ def trend_metrics(
 ) -> dg.MaterializeResult:
     """Per trend metric and variant: event count, exposure and the daily series."""
     with warehouse.connect() as con:
-        experiment = experiment_for(context, con)
+        experiment = experiment_for(context, con, run_as_of(context))
         series = build_trend_metrics(con, experiment)
     rows = [
         {"metric": metric, "variant": variant, "count": s.count, "exposure": s.exposure}
@@ -253,9 +258,10 @@ def experiment_results(
     """Per metric: posteriors, probability to be best, expected loss, credible intervals,
     lift over control and the significance code (exact, deterministic).
     """
+    as_of = run_as_of(context)
     with warehouse.connect() as con:
-        experiment = experiment_for(context, con)
-        document = build_experiment_results(con, experiment, run_as_of(context))
+        experiment = experiment_for(context, con, as_of)
+        document = build_experiment_results(con, experiment, as_of)
         srm = srm_check(read_exposure_summary(con, experiment).exposures, experiment.allocation)
     metadata: dict[str, Any] = {}
     for metric in document["metrics"]:

@@ -10,27 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from exp_pipeline.cli import cli
 from exp_pipeline.report import render_report
-
-CATALOG = """\
-timezone: UTC
-experiments:
-  - key: a-b-test
-    name: Test Experiment
-    feature_flag_key: a-b-test
-    start_date: "2020-01-01T00:00"
-    end_date: "2020-01-06T00:00"
-    metrics:
-      - {key: conversion, kind: funnel, steps: ["$pageview", "$pageleave"]}
-      - {key: pageviews, kind: trend, event: "$pageview", math: total}
-"""
-
-
-def run(home: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+from tests.test_cli import REFERENCE_CATALOG, run
 
 
 def assert_one_line_error(result: Result, expected: str) -> None:
@@ -75,7 +58,7 @@ def test_report_renders_the_stored_results_in_both_formats(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog = tmp_path / "experiments.yaml"
-    catalog.write_text(CATALOG, encoding="utf-8")
+    catalog.write_text(REFERENCE_CATALOG, encoding="utf-8")
     results = tmp_path / "results.json"
     analyzed = run(
         home,

@@ -90,9 +90,8 @@ def build_snapshot(
     `not_running` for them instead of `unknown_flag`. `version` defaults to the decision-log
     count (see the module docstring) and `generated_at` to now; pass them to pin a document.
     """
-    log_count, newest = session.execute(
-        select(func.count(DecisionLog.id), func.max(DecisionLog.at))
-    ).one()
+    log_count, enabled = snapshot_state(session)
+    newest = session.scalar(select(func.max(DecisionLog.at)))
     experiments = session.scalars(
         select(Experiment)
         .join(FeatureFlag, Experiment.feature_flag_id == FeatureFlag.id)
@@ -105,7 +104,7 @@ def build_snapshot(
         "version": log_count if version is None else version,
         "generated_at": iso_utc(generated_at or datetime.now(UTC)),
         "decided_at": iso_utc(newest),
-        "experiments_enabled": get_setting(session, "experiments_enabled"),
+        "experiments_enabled": enabled,
         "flags": {e.feature_flag.key: flag_entry(e) for e in experiments},
     }
 
