@@ -2,28 +2,12 @@
 
 import dagster as dg
 
-from assets.metadata import check_result, column_schema, counts_table
+from assets.metadata import check_result, counts_table, schema_from_ddl
 from assets.partitions import daily_landing_partitions
 from assets.resources import DUCKDB_POOL, PipelineSettingsResource, WarehouseResource
 from exp_pipeline.analysis.health import quarantine_check
 from exp_pipeline.warehouse.loader import landing_files_for_day, load_files
-
-EVENT_COLUMNS = [
-    ("event_uid", "string", "'id:' + event_id, or 'h:' + a content hash when there is none"),
-    ("event_id", "string", "event_id (or uuid) from the landing file"),
-    ("event", "string", "event name"),
-    ("distinct_id", "string", "the subject"),
-    ("ts", "timestamptz", "absolute instant; naive landing timestamps are UTC"),
-    ("event_date", "date", "UTC calendar day of ts"),
-    ("properties", "json", "event properties, parsed and normalised once"),
-    ("user_agent", "string", "$user_agent / user_agent"),
-    ("session_id", "string", "$session_id / session_id"),
-    ("is_bot", "bool", "user agent matched the bot pattern: excluded from analysis"),
-    ("is_dnt", "bool", "$dnt / dnt = 1: excluded from analysis"),
-    ("source_file", "string", "landing file the event came from"),
-    ("source_line", "int", "line (text) or row (Parquet) in that file"),
-    ("loaded_at", "timestamptz", "when it was loaded"),
-]
+from exp_pipeline.warehouse.schema import EVENTS_COLUMNS
 
 
 @dg.asset(
@@ -32,7 +16,7 @@ EVENT_COLUMNS = [
     pool=DUCKDB_POOL,
     group_name="ingest",
     kinds={"duckdb"},
-    metadata={"dagster/column_schema": column_schema(EVENT_COLUMNS)},
+    metadata={"dagster/column_schema": schema_from_ddl(EVENTS_COLUMNS)},
     check_specs=[
         dg.AssetCheckSpec(
             "quarantine_share",

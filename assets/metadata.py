@@ -20,13 +20,6 @@ def counts_table(counts: Mapping[str, int], label: str) -> dg.TableMetadataValue
     )
 
 
-def column_schema(columns: Sequence[tuple[str, str, str]]) -> dg.TableSchema:
-    """A table schema from (name, type, description) triples, for asset column metadata."""
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name, type_, description=doc) for name, type_, doc in columns]
-    )
-
-
 def records_table(
     rows: Sequence[Mapping[str, Any]], types: Mapping[str, str]
 ) -> dg.TableMetadataValue:

@@ -10,25 +10,27 @@ from __future__ import annotations
 
 import duckdb
 
-DDL = [
-    """
-    CREATE TABLE IF NOT EXISTS events (
-        event_uid    VARCHAR NOT NULL,   -- 'id:' || event_id, or 'h:' || content hash
-        event_id     VARCHAR,
-        event        VARCHAR NOT NULL,
-        distinct_id  VARCHAR NOT NULL,
-        ts           TIMESTAMPTZ NOT NULL,
+# The events table's columns, each documented once: the Dagster asset reads its column
+# schema from these comments.
+EVENTS_COLUMNS = """
+        event_uid    VARCHAR NOT NULL,   -- 'id:' || event_id, or 'h:' || a content hash
+        event_id     VARCHAR,            -- event_id (or uuid) from the landing file
+        event        VARCHAR NOT NULL,   -- event name
+        distinct_id  VARCHAR NOT NULL,   -- the subject
+        ts           TIMESTAMPTZ NOT NULL, -- absolute instant; naive landing times are UTC
         event_date   DATE NOT NULL,      -- UTC calendar day of ts
-        properties   JSON NOT NULL,
-        user_agent   VARCHAR,
-        session_id   VARCHAR,
-        is_bot       BOOLEAN NOT NULL,
-        is_dnt       BOOLEAN NOT NULL,
-        source_file  VARCHAR NOT NULL,
+        properties   JSON NOT NULL,      -- event properties, parsed and normalised once
+        user_agent   VARCHAR,            -- $user_agent / user_agent
+        session_id   VARCHAR,            -- $session_id / session_id
+        is_bot       BOOLEAN NOT NULL,   -- user agent matched the bot pattern: not analysed
+        is_dnt       BOOLEAN NOT NULL,   -- $dnt / dnt = 1 or true: not analysed
+        source_file  VARCHAR NOT NULL,   -- landing file the event came from
         source_line  BIGINT,             -- line in a text file, 1-based row in Parquet
-        loaded_at    TIMESTAMPTZ NOT NULL
-    )
-    """,
+        loaded_at    TIMESTAMPTZ NOT NULL -- when it was loaded
+"""
+
+DDL = [
+    f"CREATE TABLE IF NOT EXISTS events ({EVENTS_COLUMNS})",
     """
     CREATE TABLE IF NOT EXISTS flag_assignments (
         event_uid    VARCHAR NOT NULL,
