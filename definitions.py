@@ -18,6 +18,7 @@ from assets import (
 )
 from assets.partitions import experiment_partitions
 from assets.resources import build_resources
+from assets.settings import DEFINITION_SETTINGS
 from exp_pipeline.settings import PipelineSettings
 from sensors import ALL_JOBS, ALL_SCHEDULES, ALL_SENSORS
 from sensors.guardrails import guardrail_sensor
@@ -33,7 +34,7 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(PipelineSettings.load())
+defs = build_definitions(DEFINITION_SETTINGS)
 
 
 def dagster_instance(settings: PipelineSettings) -> dg.DagsterInstance:

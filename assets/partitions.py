@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from exp_pipeline.settings import PipelineSettings
+from assets.settings import DEFINITION_SETTINGS
 
 # Landing days are UTC calendar days: `landing/<YYYY-MM-DD>/` holds what arrived that day.
 # A day's partition exists once the day is over, so the daily schedule loads yesterday;
 # files of the current day can be loaded early with `exp-pipeline events load`.
 daily_landing_partitions = dg.DailyPartitionsDefinition(
-    start_date=PipelineSettings.load().partitions_start_date.isoformat(),
+    start_date=DEFINITION_SETTINGS.partitions_start_date.isoformat(),
     timezone="UTC",
 )
 

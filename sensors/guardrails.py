@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.resources import ControlDatabaseResource
+from assets.settings import DEFINITION_SETTINGS as _SETTINGS
 from exp_pipeline.guardrails.check import evaluate_snapshots
-from exp_pipeline.settings import PipelineSettings
 
-_SETTINGS = PipelineSettings.load()
 SENSOR_BUSY_TIMEOUT_S = 5.0
 
 

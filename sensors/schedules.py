@@ -10,10 +10,8 @@ from assets import (
     raw_events,
 )
 from assets.partitions import experiment_partitions
+from assets.settings import DEFINITION_SETTINGS as _SETTINGS
 from exp_pipeline.catalog import project_timezone
-from exp_pipeline.settings import PipelineSettings
-
-_SETTINGS = PipelineSettings.load()
 
 ingest_job = dg.define_asset_job(
     "daily_ingest",
