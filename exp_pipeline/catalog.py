@@ -20,6 +20,9 @@ from exp_pipeline.errors import CatalogError
 from exp_pipeline.timeutil import to_utc_instant, zone
 
 KEY_PATTERN = r"^[a-z0-9_-]+$"
+# Which id a flag decision hashes: a person (`user`), an anonymous `cookie` or `device`,
+# or a group type such as `organization` (PostHog's group analytics naming).
+SUBJECT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*$"
 FLAG_KEY_PATTERN = r"^[A-Za-z0-9_.-]+$"
 EventName = Annotated[str, Field(min_length=1, max_length=400)]
 Key = Annotated[str, Field(min_length=1, max_length=255, pattern=KEY_PATTERN)]
@@ -98,6 +101,16 @@ class Experiment(_Model):
     end_date: str | datetime | None = None
     timezone: str | None = None
     owner: str | None = Field(default=None, min_length=1, max_length=255)
+    # Which id assignment hashes; frozen once the experiment has started.
+    subject_type: str = Field(default="user", max_length=100, pattern=SUBJECT_TYPE_PATTERN)
+    # Share of subjects in the experiment; raising it keeps everyone already included in
+    # the same variant (independent traffic and variant hashes, docs/flags.md).
+    traffic_percentage: float = Field(default=100, gt=0, le=100)
+    # QA overrides: subject id -> variant, served before the random assignment and never
+    # counted as randomly assigned.
+    forced: dict[Annotated[str, Field(min_length=1, max_length=255)], Key] = Field(
+        default_factory=dict
+    )
     variants: list[Variant] = Field(default_factory=_default_variants)
     metrics: list[Metric] = Field(min_length=1)
     guardrails: list[Guardrail] = Field(default_factory=list)
@@ -108,6 +121,12 @@ class Experiment(_Model):
         if "control" not in keys:
             raise ValueError("variants: must contain a variant with key 'control'")
         _require_unique("variants", keys)
+        for subject, variant in self.forced.items():
+            if variant not in keys:
+                raise ValueError(
+                    f"forced: {subject!r} is forced into {variant!r}, which is not a variant "
+                    f"(variants: {', '.join(keys)})"
+                )
         total = sum(v.rollout_percentage for v in self.variants)
         if not math.isclose(total, 100.0, abs_tol=1e-9):
             raise ValueError(f"variants: rollout_percentage must sum to 100, not {total:g}")

@@ -31,7 +31,14 @@ from exp_pipeline.control.queries import describe, live_experiments
 from exp_pipeline.control.review import approve, submit
 from exp_pipeline.control.sync import sync_catalog
 from exp_pipeline.errors import ExpPipelineError, FlagError
-from exp_pipeline.flags import build_snapshot, decide, write_snapshot
+from exp_pipeline.flags import (
+    build_snapshot,
+    decide,
+    pseudonym_key,
+    pseudonymous_label,
+    write_snapshot,
+)
+from exp_pipeline.flags.decide import DEFAULT_SUBJECT_TYPE
 from exp_pipeline.guardrails.check import check_all_running_experiments
 from exp_pipeline.reporting import results_text
 from exp_pipeline.settings import CONFIG_ENV, HOME_ENV, PROJECT_ROOT, PipelineSettings
@@ -331,14 +338,15 @@ def settings_group() -> None:
 @settings_group.command("set")
 @click.argument("key")
 @click.argument("value")
+@click.option("--by", "actor", default=lambda: os.environ.get("USER", "cli"), show_default="$USER")
 @click.pass_context
 @_one_line_errors
-def settings_set(ctx: click.Context, key: str, value: str) -> None:
-    """Set KEY to VALUE, e.g. `settings set experiments_enabled false`."""
+def settings_set(ctx: click.Context, key: str, value: str, actor: str) -> None:
+    """Set KEY to VALUE, e.g. `settings set experiments_enabled false` (logged with --by)."""
     parsed = parse_value(key, value)
     db = ControlDatabase(_settings(ctx).control_db_url)
     with db.session() as session:
-        set_setting(session, key, parsed)
+        set_setting(session, key, parsed, actor=actor)
     click.echo(f"{key} = {json.dumps(parsed)}")
 
 
@@ -364,11 +372,22 @@ def settings_list(ctx: click.Context) -> None:
     default="{}",
     help="Subject attributes as a JSON object, e.g. '{\"$dnt\": true}'.",
 )
+@click.option(
+    "--subject-type",
+    default=DEFAULT_SUBJECT_TYPE,
+    show_default=True,
+    help="What kind of id SUBJECT is: user, cookie, device or a group type; must match the flag.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @click.pass_context
 @_one_line_errors
 def decide_command(
-    ctx: click.Context, flag: str, subject: str, attributes: str, as_json: bool
+    ctx: click.Context,
+    flag: str,
+    subject: str,
+    attributes: str,
+    subject_type: str,
+    as_json: bool,
 ) -> None:
     """Which variant of FLAG SUBJECT gets now, and why, as an application would decide it."""
     try:
@@ -380,7 +399,7 @@ def decide_command(
     db = ControlDatabase(_settings(ctx).control_db_url)
     with db.session() as session:
         snapshot = build_snapshot(session)
-    decision = decide(snapshot, flag, subject, parsed)
+    decision = decide(snapshot, flag, subject, parsed, subject_type)
     if as_json:
         _echo_json(decision.as_dict())
         return
@@ -410,6 +429,17 @@ def flags_export(ctx: click.Context, output: str) -> None:
     click.echo(
         f"wrote {path} (version {snapshot['version']}, {count} flag{'' if count == 1 else 's'})"
     )
+
+
+@flags.command("label")
+@click.argument("subjects", nargs=-1, required=True)
+@_one_line_errors
+def flags_label(subjects: tuple[str, ...]) -> None:
+    """Print the pseudonymous label (HMAC-SHA256, key from $EXP_PIPELINE_PSEUDONYM_KEY) of
+    each SUBJECT, one `subject<TAB>label` line each, for tracking events without raw ids."""
+    key = pseudonym_key()
+    for subject in subjects:
+        click.echo(f"{subject}\t{pseudonymous_label(subject, key)}")
 
 
 # --- the graph ---------------------------------------------------------------------------

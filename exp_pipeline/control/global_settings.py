@@ -1,7 +1,10 @@
 """Global settings kept in the control database, such as the `experiments_enabled` kill switch.
 
 Known settings have a type and a default; an unknown key or a value of the wrong type is a
-one-line error, so a typo never silently leaves the kill switch where it was.
+one-line error, so a typo never silently leaves the kill switch where it was. Every change
+of value appends a row to the decision log (experiment key `*`: it concerns all of them),
+so the kill switch has the same audit trail as a pause, and the flags snapshot, whose
+version counts that log, gets a new version when it is flipped.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from exp_pipeline.control.models import Setting
+from exp_pipeline.control.models import DecisionLog, Setting
 from exp_pipeline.errors import SettingsError
 
 DEFAULTS: dict[str, Any] = {
@@ -56,16 +59,32 @@ def get_setting(session: Session, key: str) -> Any:
     return DEFAULTS[key] if row is None else json.loads(row.value)
 
 
-def set_setting(session: Session, key: str, value: Any) -> None:
+ALL_EXPERIMENTS = "*"
+
+
+def set_setting(session: Session, key: str, value: Any, *, actor: str = "system") -> None:
+    """Set `key` to `value`; a real change is logged with `actor`, a no-op is not."""
     _require_known(key)
     expected = type(DEFAULTS[key])
     if type(value) is not expected:
         raise SettingsError(f"setting {key!r} takes a {expected.__name__}, not {value!r}")
+    previous = get_setting(session, key)
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=json.dumps(value)))
     else:
         row.value = json.dumps(value)
+    if previous != value:
+        session.add(
+            DecisionLog(
+                experiment_id=None,
+                experiment_key=ALL_EXPERIMENTS,
+                action="setting",
+                actor=actor,
+                reason=f"{key} = {json.dumps(value)}",
+                details={"key": key, "from": previous, "to": value},
+            )
+        )
 
 
 def all_settings(session: Session) -> dict[str, Any]:

@@ -130,6 +130,13 @@ class Experiment(Base):
     owner: Mapped[str | None] = mapped_column(String(255))
     # Bumped when a reviewed definition changes: approvals of earlier rounds no longer count.
     review_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Which id flag decisions hash (`user`, `cookie`, `device` or a group type).
+    subject_type: Mapped[str] = mapped_column(String(100), default="user", server_default="user")
+    # Share of subjects (0-100] in the experiment; the rest get the default variant.
+    traffic_percentage: Mapped[float] = mapped_column(Float, default=100.0, server_default="100")
+    # Part of every decision id: bumped whenever the variant a subject gets could change
+    # (variants, allocation, flag or subject type), never by a traffic change.
+    assignment_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -145,6 +152,9 @@ class Experiment(Base):
         order_by="Guardrail.position", cascade="all, delete-orphan"
     )
     outcome: Mapped[Outcome | None] = relationship(uselist=False)
+    forced: Mapped[list[ForcedAssignment]] = relationship(
+        order_by="ForcedAssignment.subject_id", cascade="all, delete-orphan"
+    )
 
 
 class Variant(Base):
@@ -157,6 +167,20 @@ class Variant(Base):
     name: Mapped[str | None] = mapped_column(String(255))
     rollout_percentage: Mapped[float] = mapped_column(Float)
     position: Mapped[int] = mapped_column(Integer)
+
+
+class ForcedAssignment(Base):
+    """A QA override: this subject always gets this variant, outside the random sample."""
+
+    __tablename__ = "forced_assignments"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "subject_id", name="uq_forced_assignments_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    subject_id: Mapped[str] = mapped_column(String(255))
+    variant_key: Mapped[str] = mapped_column(String(255))
 
 
 class Metric(Base):

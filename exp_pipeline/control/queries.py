@@ -20,6 +20,7 @@ def live_experiments(session: Session) -> list[Experiment]:
             .where(Experiment.deleted.is_(False))
             .options(
                 selectinload(Experiment.variants),
+                selectinload(Experiment.forced),
                 selectinload(Experiment.metrics),
                 selectinload(Experiment.guardrails),
                 selectinload(Experiment.outcome),
@@ -40,7 +41,11 @@ def describe(experiment: Experiment) -> dict[str, Any]:
         "flag_active": experiment.feature_flag.active,
         "timezone": experiment.timezone,
         "window": {"start": iso_utc(experiment.start_date), "end": iso_utc(experiment.end_date)},
+        "subject_type": experiment.subject_type,
+        "traffic_percentage": experiment.traffic_percentage,
+        "assignment_version": experiment.assignment_version,
         "variants": variant_rows(experiment.variants),
+        "forced": {f.subject_id: f.variant_key for f in experiment.forced},
         "metrics": [m.definition for m in experiment.metrics],
         "guardrails": [g.definition for g in experiment.guardrails],
         "outcome": None

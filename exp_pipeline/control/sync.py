@@ -2,8 +2,11 @@
 
 The catalog is declarative: sync makes the control database match it, in one
 transaction, and reports exactly what changed. What may change is limited by the
-lifecycle: once an experiment has started, its variants and feature flag key are frozen
-(the applications already assign subjects with them); other fields can still change.
+lifecycle: once an experiment has started, its variants, feature flag key and subject type
+are frozen (the applications already assign subjects with them); other fields, traffic and
+forced (QA) assignments included, can still change. A change that could move a subject to
+another variant bumps the experiment's `assignment_version`, so decision ids issued before
+and after it never collide.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from exp_pipeline.control.lifecycle import log_decision, soft_delete, transition
 from exp_pipeline.control.models import (
     Experiment,
     FeatureFlag,
+    ForcedAssignment,
     Guardrail,
     Metric,
     Variant,
@@ -29,6 +33,8 @@ from exp_pipeline.control.review import reopen_review
 from exp_pipeline.errors import CatalogError
 
 CATALOG_ACTOR = "catalog"
+# Fields whose change can give a subject another variant: reviewed again, new assignment version.
+ASSIGNMENT_FIELDS = frozenset({"feature_flag_key", "variants", "subject_type"})
 
 
 @dataclass
@@ -89,6 +95,8 @@ def _desired_fields(spec: ExperimentSpec, default_timezone: str) -> dict[str, An
         "start_date": start,
         "end_date": end,
         "timezone": spec.effective_timezone(default_timezone),
+        "subject_type": spec.subject_type,
+        "traffic_percentage": spec.traffic_percentage,
         **({"owner": spec.owner} if spec.owner is not None else {}),
     }
 
@@ -128,6 +136,13 @@ def _build_variants(spec: ExperimentSpec) -> list[Variant]:
     ]
 
 
+def _build_forced(spec: ExperimentSpec) -> list[ForcedAssignment]:
+    return [
+        ForcedAssignment(subject_id=subject, variant_key=variant)
+        for subject, variant in sorted(spec.forced.items())
+    ]
+
+
 def _delete_children(session: Session, children: list[Any]) -> None:
     """Delete a child collection's rows now, before their replacements are inserted.
 
@@ -164,6 +179,7 @@ def _create(session: Session, spec: ExperimentSpec, default_timezone: str) -> Ex
         key=spec.key, feature_flag=flag, status="draft", **_desired_fields(spec, default_timezone)
     )
     experiment.variants = _build_variants(spec)
+    experiment.forced = _build_forced(spec)
     _replace_metrics_and_guardrails(experiment, spec)
     session.add(experiment)
     session.flush()
@@ -196,6 +212,11 @@ def _update(
         experiment.variants = _build_variants(spec)
         changed.append("variants")
     desired = _desired_fields(spec, default_timezone)
+    if started and desired["subject_type"] != experiment.subject_type:
+        raise CatalogError(
+            f"experiment {spec.key!r}: Can't update subject_type on Experiment {spec.key!r}: "
+            f"it has started (status {experiment.status})"
+        )
     if started and desired["start_date"] is None:
         raise CatalogError(
             f"experiment {spec.key!r}: start_date can't be removed: it has started "
@@ -207,6 +228,12 @@ def _update(
         if getattr(experiment, name) != value:
             setattr(experiment, name, value)
             changed.append(name)
+    if {f.subject_id: f.variant_key for f in experiment.forced} != spec.forced:
+        _delete_children(session, experiment.forced)
+        experiment.forced = _build_forced(spec)
+        changed.append("forced")
+    if ASSIGNMENT_FIELDS & set(changed):
+        experiment.assignment_version += 1
     stored_metrics = [m.definition for m in experiment.metrics]
     stored_guardrails = [g.definition for g in experiment.guardrails]
     spec_metrics = [m.model_dump(mode="json") for m in spec.metrics]
@@ -259,7 +286,7 @@ def sync_catalog(session: Session, catalog: Catalog, *, prune: bool = False) -> 
                 report.updated[spec.key] = fields
             else:
                 report.unchanged.append(spec.key)
-        reviewed = {"feature_flag_key", "variants"} & set(report.updated.get(spec.key, []))
+        reviewed = ASSIGNMENT_FIELDS & set(report.updated.get(spec.key, []))
         if experiment.status in ("in_review", "approved") and reviewed:
             reopen_review(
                 session,

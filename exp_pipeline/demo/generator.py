@@ -16,18 +16,23 @@ one UTC day at a time as columns, DuckDB renders the text and writes it with `CO
 memory is bounded by one day's events, not by `n_events`.
 """
 
+import hashlib
 import json
+import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from exp_pipeline.catalog import Catalog, Experiment
+from exp_pipeline.flags import decide
+from exp_pipeline.flags.snapshot import preview_snapshot
 
 # The true effect of each demo experiment, per variant key (the variants of
 # config/experiments.yaml). Variant-independent behaviour (page views, searches, gaps
@@ -164,6 +169,7 @@ class _Plan:
     end_ms: int
     subjects_per_day: dict[date, int]
     first_subject: dict[date, int]  # numbering offset, so subject numbers never repeat
+    snapshot: dict[str, Any]  # the flags snapshot subjects are assigned with (`decide`)
 
 
 def generate_demo_data(
@@ -191,7 +197,9 @@ def generate_demo_data(
                 f"demo's true effects {sorted(TRUE_EFFECTS[experiment.key])}"
             )
     variant_names = sorted({v.key for e in experiments for v in e.variants} | {STALE_VARIANT})
-    plans = _plan(experiments, catalog.timezone, variant_names, n_events, seed)
+    plans = _plan(
+        experiments, catalog.timezone, variant_names, n_events, seed, preview_snapshot(catalog)
+    )
     days = sorted({day for plan in plans for day in plan.subjects_per_day})
     # One CSV day and one Parquet day, a third and two thirds into the window; others JSONL.
     formats = {days[len(days) // 3]: "csv", days[2 * len(days) // 3]: "parquet"}
@@ -306,6 +314,7 @@ def _plan(
     variant_names: list[str],
     n_events: int,
     seed: int,
+    snapshot: dict[str, Any],
 ) -> list[_Plan]:
     """Size every experiment's subjects so the events add up to about `n_events`."""
     total_share = sum(EVENT_SHARE[e.key] for e in experiments)
@@ -313,7 +322,8 @@ def _plan(
     for index, experiment in enumerate(experiments):
         start_ms, end_ms, days = _window_days(experiment, timezone)
         budget = n_events * EVENT_SHARE[experiment.key] / total_share
-        subjects = max(len(days), round(budget / _events_per_subject(experiment, seed)))
+        per_subject = _events_per_subject(experiment, seed, snapshot)
+        subjects = max(len(days), round(budget / per_subject))
         per_day = [subjects // len(days) + (i < subjects % len(days)) for i in range(len(days))]
         offsets = np.cumsum([0, *per_day[:-1]]).tolist()
         plans.append(
@@ -327,28 +337,55 @@ def _plan(
                 end_ms=end_ms,
                 subjects_per_day=dict(zip(days, per_day, strict=True)),
                 first_subject=dict(zip(days, offsets, strict=True)),
+                snapshot=snapshot,
             )
         )
     return plans
 
 
-def _events_per_subject(experiment: Experiment, seed: int) -> float:
+def _events_per_subject(experiment: Experiment, seed: int, snapshot: dict[str, Any]) -> float:
     """Mean events per subject, measured on a seeded sample of the experiment's journeys.
 
     Measuring instead of deriving a formula keeps the journey functions the only place
     that defines behaviour.
     """
     rng = np.random.default_rng([seed, _CALIBRATION_STREAM])
-    variant = _assign(rng, experiment, _CALIBRATION_SUBJECTS)
+    ids = [f"calibration-{i}" for i in range(_CALIBRATION_SUBJECTS)]
+    variant = _assign(snapshot, experiment, ids)
     (bot,) = _disjoint(rng, _CALIBRATION_SUBJECTS, (BOT_SHARE,))
     counts, _, _ = _JOURNEYS[experiment.key](rng, experiment, variant, bot)
     return float(counts.sum()) / _CALIBRATION_SUBJECTS
 
 
-def _assign(rng: np.random.Generator, experiment: Experiment, n: int) -> np.ndarray:
-    """Variant index (into the catalog's variants) per subject, by rollout percentage."""
-    weights = np.array([v.rollout_percentage for v in experiment.variants]) / 100.0
-    return rng.choice(len(weights), size=n, p=weights / weights.sum())
+def subject_ids(seed: int, experiment_key: str, numbers: np.ndarray) -> list[str]:
+    """The distinct ids of subjects `numbers`: the UUID text the landing SQL's
+    `uuid_of('{seed}:subject:{experiment}:{number}')` renders (DuckDB's md5_number as a
+    UUID is the digest's bytes reversed), needed here to assign subjects before rendering."""
+    return [
+        str(
+            uuid.UUID(
+                bytes=hashlib.md5(f"{seed}:subject:{experiment_key}:{n}".encode()).digest()[::-1]
+            )
+        )
+        for n in numbers.tolist()
+    ]
+
+
+def _assign(snapshot: dict[str, Any], experiment: Experiment, ids: list[str]) -> np.ndarray:
+    """Variant index (into the catalog's variants) per subject, as `decide` assigns it.
+
+    The demo's sample-ratio checks then see the documented hashing's real assignment
+    (exact shares vary by hash, not by a random draw), as they would in production.
+    """
+    index = {v.key: i for i, v in enumerate(experiment.variants)}
+    flag = experiment.feature_flag_key
+    return np.array(
+        [
+            index[decide(snapshot, flag, i, subject_type=experiment.subject_type).variant]
+            for i in ids
+        ],
+        dtype=np.int64,
+    )
 
 
 def _effect(experiment: Experiment, variant: np.ndarray, name: str) -> np.ndarray:
@@ -419,7 +456,8 @@ def _simulate(
     experiment = plan.experiment
     rng = np.random.default_rng([seed, zlib.crc32(experiment.key.encode()), day.toordinal()])
     n = plan.subjects_per_day[day]
-    variant = _assign(rng, experiment, n)
+    numbers = plan.first_subject[day] + np.arange(n, dtype=np.int64)
+    variant = _assign(plan.snapshot, experiment, subject_ids(seed, experiment.key, numbers))
     bot, dnt, mixed, stale = _disjoint(
         rng, n, (BOT_SHARE, DNT_SHARE, MIXED_VARIANT_SHARE, STALE_VARIANT_SHARE)
     )
@@ -469,7 +507,7 @@ def _simulate(
     tally.subjects_per_experiment[experiment.key] += n
     return {
         "experiment": np.full(owner.size, plan.index, dtype=np.int8),
-        "subject": plan.first_subject[day] + owner.astype(np.int64),
+        "subject": numbers[owner],
         "session": session,
         "event": event,
         "variant": label,

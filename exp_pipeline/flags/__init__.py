@@ -7,6 +7,7 @@ CLI and any SDK that implements docs/flags.md.
 
 from exp_pipeline.flags.decide import REASONS, Decision, decide, is_do_not_track
 from exp_pipeline.flags.hashing import bucket, decision_id
+from exp_pipeline.flags.pseudonyms import pseudonym_key, pseudonymous_label
 from exp_pipeline.flags.snapshot import (
     FORMAT,
     build_snapshot,
@@ -25,6 +26,8 @@ __all__ = [
     "decision_id",
     "is_do_not_track",
     "parse_snapshot",
+    "pseudonym_key",
+    "pseudonymous_label",
     "validate_snapshot",
     "write_snapshot",
 ]

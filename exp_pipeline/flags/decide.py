@@ -55,6 +55,7 @@ REASONS = (
     EXPERIMENT_ASSIGNED,
 )
 
+DEFAULT_SUBJECT_TYPE = "user"
 _DNT_KEYS = ("$dnt", "dnt")
 _DNT_WORDS = ("1", "true")
 
@@ -93,8 +94,15 @@ def decide(
     flag: str,
     subject: str,
     attributes: Mapping[str, Any] | None = None,
+    subject_type: str = DEFAULT_SUBJECT_TYPE,
 ) -> Decision:
-    """The decision for `subject` on `flag` under `snapshot` (validated when it was loaded)."""
+    """The decision for `subject` on `flag` under `snapshot` (validated when it was loaded).
+
+    `subject_type` says what kind of id `subject` is (`user`, `cookie`, `device`, or a group
+    type such as `organization`). A flag assigns one kind only: hashing a cookie id for an
+    experiment randomised by user would split one person across variants as they switch
+    devices, so a mismatch is refused rather than answered.
+    """
     if snapshot.get("format") != FORMAT:
         raise FlagError(f"flags snapshot: expected format {FORMAT}, got {snapshot.get('format')!r}")
     if not isinstance(subject, str) or not subject:
@@ -102,6 +110,12 @@ def decide(
     entry = snapshot["flags"].get(flag)
     if entry is None:
         return Decision(flag, None, UNKNOWN_FLAG, None, in_experiment=False)
+    if subject_type != entry["subject_type"]:
+        raise FlagError(
+            f"flag {flag!r} assigns by {entry['subject_type']} id, but {subject!r} was given "
+            f"as a {subject_type} id (pass --subject-type {entry['subject_type']} with the "
+            f"subject's {entry['subject_type']} id)"
+        )
 
     def answer(variant: str, reason: str, *, in_experiment: bool = False) -> Decision:
         key = decision_id(entry["experiment_key"], subject, variant, entry["assignment_version"])

@@ -10,8 +10,8 @@ never has a smaller version. The count is used rather than the largest id becaus
 commit out of order on PostgreSQL (a transaction holding id 5 may commit after one holding
 id 6 was read), which would leave the largest id unchanged across a real change; the count
 always grows. The version is read before the flags, so a snapshot's content is at least as
-new as its version claims. The kill switch lives in the settings table, not the decision
-log: flipping it alone changes `experiments_enabled` and `generated_at`, not `version`.
+new as its version claims. Changing a global setting (the kill switch) appends a log row
+too, so flipping `experiments_enabled` gives a new version like any other decision.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from exp_pipeline.catalog import Catalog
 from exp_pipeline.control.global_settings import get_setting
 from exp_pipeline.control.models import STATUSES, DecisionLog, Experiment, FeatureFlag
 from exp_pipeline.errors import FlagError
@@ -34,11 +35,6 @@ from exp_pipeline.timeutil import iso_utc
 
 FORMAT = 1
 DEFAULT_VARIANT = "control"
-DEFAULT_SUBJECT_TYPE = "user"
-# No experiment defines a traffic fraction, forced overrides or an assignment version yet;
-# the fields are in the format so SDKs handle them from the first version.
-DEFAULT_TRAFFIC = 1.0
-DEFAULT_ASSIGNMENT_VERSION = 1
 
 FLAG_FIELDS = (
     "experiment_key",
@@ -56,22 +52,69 @@ FLAG_FIELDS = (
 _WEIGHT_TOLERANCE = 1e-9
 
 
+def _entry(
+    key: str,
+    status: str,
+    traffic_percentage: float,
+    variants: list[tuple[str, float]],
+    forced: dict[str, str],
+    subject_type: str,
+    assignment_version: int,
+    served_variant: str | None = None,
+    outcome: str | None = None,
+) -> dict[str, Any]:
+    """One flag's entry, in the field order of FLAG_FIELDS; percentages become fractions."""
+    return {
+        "experiment_key": key,
+        "status": status,
+        "seed": key,
+        "traffic": traffic_percentage / 100,
+        "variants": [{"key": k, "weight": percentage / 100} for k, percentage in variants],
+        "default_variant": DEFAULT_VARIANT,
+        "served_variant": served_variant,
+        "outcome": outcome,
+        "forced": forced,
+        "subject_type": subject_type,
+        "assignment_version": assignment_version,
+    }
+
+
 def flag_entry(experiment: Experiment) -> dict[str, Any]:
     """One flag's entry: what `decide` needs to answer for the experiment behind it."""
+    return _entry(
+        experiment.key,
+        experiment.status,
+        experiment.traffic_percentage,
+        [(v.key, v.rollout_percentage) for v in experiment.variants],
+        {f.subject_id: f.variant_key for f in experiment.forced},
+        experiment.subject_type,
+        experiment.assignment_version,
+        served_variant=experiment.feature_flag.served_variant,
+        outcome=None if experiment.outcome is None else experiment.outcome.outcome,
+    )
+
+
+def preview_snapshot(catalog: Catalog) -> dict[str, Any]:
+    """The snapshot the catalog's experiments would give once all of them run, with no
+    database: what a simulation (the demo generator) assigns its synthetic subjects with."""
     return {
-        "experiment_key": experiment.key,
-        "status": experiment.status,
-        "seed": experiment.key,
-        "traffic": DEFAULT_TRAFFIC,
-        "variants": [
-            {"key": v.key, "weight": v.rollout_percentage / 100} for v in experiment.variants
-        ],
-        "default_variant": DEFAULT_VARIANT,
-        "served_variant": experiment.feature_flag.served_variant,
-        "outcome": None if experiment.outcome is None else experiment.outcome.outcome,
-        "forced": {},
-        "subject_type": DEFAULT_SUBJECT_TYPE,
-        "assignment_version": DEFAULT_ASSIGNMENT_VERSION,
+        "format": FORMAT,
+        "version": 0,
+        "generated_at": None,
+        "decided_at": None,
+        "experiments_enabled": True,
+        "flags": {
+            e.feature_flag_key: _entry(
+                e.key,
+                "running",
+                e.traffic_percentage,
+                [(v.key, v.rollout_percentage) for v in e.variants],
+                dict(e.forced),
+                e.subject_type,
+                1,
+            )
+            for e in catalog.experiments
+        },
     }
 
 
@@ -96,7 +139,11 @@ def build_snapshot(
         select(Experiment)
         .join(FeatureFlag, Experiment.feature_flag_id == FeatureFlag.id)
         .where(Experiment.deleted.is_(False), FeatureFlag.deleted.is_(False))
-        .options(selectinload(Experiment.variants), selectinload(Experiment.outcome))
+        .options(
+            selectinload(Experiment.variants),
+            selectinload(Experiment.outcome),
+            selectinload(Experiment.forced),
+        )
         .order_by(FeatureFlag.key)
     )
     return {
@@ -141,6 +188,9 @@ def _check_entry(flag: str, entry: Any) -> None:
     unknown = sorted({k for k in chosen if k is not None and k not in keys})
     if unknown:
         raise FlagError(f"{where}: {', '.join(map(repr, unknown))} is not one of its variants")
+    subject_type = entry["subject_type"]
+    if not isinstance(subject_type, str) or not subject_type:
+        raise FlagError(f"{where}: subject_type must be a non-empty string")
     version = entry["assignment_version"]
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise FlagError(f"{where}: assignment_version must be an integer of 1 or more")

@@ -26,7 +26,8 @@ TABLES: dict[str, str] = {
         primary_metric   VARCHAR NOT NULL,
         outcome          VARCHAR,
         winner           VARCHAR,
-        snapshot_at      TIMESTAMPTZ NOT NULL  -- when the control database was read
+        snapshot_at      TIMESTAMPTZ NOT NULL, -- when the control database was read
+        assignment_version INTEGER NOT NULL    -- decision ids of versions 1..this are valid
     """,
     "experiment_variants": """
         experiment_key     VARCHAR NOT NULL,
@@ -65,7 +66,7 @@ def write_definitions_snapshot(
         for e in experiments:
             outcome = e["outcome"] or {}
             con.execute(
-                "INSERT INTO experiment_definitions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO experiment_definitions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     e["key"],
                     e["name"],
@@ -79,6 +80,7 @@ def write_definitions_snapshot(
                     outcome.get("outcome"),
                     outcome.get("winner"),
                     snapshot_at,
+                    e["assignment_version"],
                 ],
             )
             con.executemany(

@@ -1,7 +1,8 @@
 """Loading landing files into the warehouse, following the event contract.
 
 For each file, in one DuckDB transaction: stage its records, quarantine the bad ones
-with a reason, type the good ones, drop those already loaded (dedup on `event_id`, or on
+with a reason, type the good ones, quarantine exposure events whose variant contradicts the
+decision id they carry, drop those already loaded (dedup on `event_id`, or on
 a content hash where there is none), insert the rest into `events`, extract their flag
 signals into `flag_assignments`, and record the file by its SHA-256. Re-loading the same
 file is therefore a no-op, and a crash mid-file leaves nothing half-written.
@@ -80,6 +81,45 @@ WITH good AS (
 SELECT *, coalesce(regexp_matches(user_agent, ?, 'i'), false) AS is_bot
 FROM keyed
 QUALIFY row_number() OVER (PARTITION BY event_uid ORDER BY source_line) = 1
+"""
+
+# A `$feature_flag_called` event may carry the decision id `decide` gave the application
+# (`$feature_flag_decision_id`). The id hashes (experiment, subject, variant, assignment
+# version), so an event naming another variant than the one decided contradicts it: a
+# client bug or a tampered event, quarantined rather than counted. Any assignment version
+# up to the current one is accepted, so events decided before a re-randomisation still
+# match. Flags of experiments the warehouse does not know (yet) are not checked.
+_DECISION_MISMATCH_SQL = """
+CREATE OR REPLACE TEMP TABLE decision_mismatches AS
+WITH claims AS (
+    SELECT source_line, distinct_id,
+           properties ->> '$."$feature_flag"' AS flag,
+           properties ->> '$."$feature_flag_response"' AS variant,
+           properties ->> '$."$feature_flag_decision_id"' AS claimed
+    FROM fresh
+    WHERE event = '$feature_flag_called'
+      AND nullif(properties ->> '$."$feature_flag_decision_id"', '') IS NOT NULL
+), versions AS (
+    SELECT experiment_key, feature_flag_key,
+           unnest(range(1, assignment_version + 1)) AS version
+    FROM experiment_definitions
+)
+SELECT c.source_line, any_value(v.experiment_key) AS experiment_key, c.variant, c.claimed
+FROM claims c JOIN versions v ON v.feature_flag_key = c.flag
+GROUP BY c.source_line, c.variant, c.claimed
+HAVING NOT bool_or(
+    left(sha256(concat_ws('.', v.experiment_key, c.distinct_id, c.variant,
+                          CAST(v.version AS VARCHAR))), 32) = c.claimed
+)
+"""
+
+_QUARANTINE_MISMATCHES_SQL = """
+INSERT INTO quarantine
+SELECT ?, ?, m.source_line, 'decision_mismatch',
+       'variant ' || to_json(coalesce(m.variant, ''))::VARCHAR || ' contradicts decision id '
+       || to_json(m.claimed)::VARCHAR || ' of experiment ' || to_json(m.experiment_key)::VARCHAR,
+       c.raw, ?
+FROM decision_mismatches m JOIN checked c USING (source_line)
 """
 
 _INSERT_EVENTS_SQL = """
@@ -227,6 +267,11 @@ def _load_one(
         ).fetchall()
     )
     con.execute(_FRESH_SQL, [bot_pattern])
+    mismatches = _quarantine_decision_mismatches(con, sha, path, now)
+    if mismatches:
+        result.quarantined = dict(
+            sorted({**result.quarantined, "decision_mismatch": mismatches}.items())
+        )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE new_events AS "
         "SELECT * FROM fresh ANTI JOIN events USING (event_uid)"
@@ -242,6 +287,28 @@ def _load_one(
     result.flag_assignments = _count(con, "SELECT count(*) FROM flag_assignments") - before
     _record_file(con, path, fmt, sha, result, now)
     return result
+
+
+def _quarantine_decision_mismatches(
+    con: duckdb.DuckDBPyConnection, sha: str, path: Path, now: Any
+) -> int:
+    """Move events contradicting their decision id from `fresh` to quarantine; count them."""
+    known = _count(
+        con,
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'experiment_definitions' "
+        "AND NOT temporary",
+    )
+    if not known:
+        return 0
+    con.execute(_DECISION_MISMATCH_SQL)
+    mismatches = _count(con, "SELECT count(*) FROM decision_mismatches")
+    if mismatches:
+        con.execute(_QUARANTINE_MISMATCHES_SQL, [sha, str(path), now])
+        con.execute(
+            "DELETE FROM fresh WHERE source_line IN (SELECT source_line FROM decision_mismatches)"
+        )
+    con.execute("DROP TABLE decision_mismatches")
+    return mismatches
 
 
 def _record_file(

@@ -15,7 +15,7 @@ from exp_pipeline.control.global_settings import (
     parse_value,
     set_setting,
 )
-from exp_pipeline.control.models import Setting
+from exp_pipeline.control.models import DecisionLog, Setting
 from exp_pipeline.errors import SettingsError
 
 from .conftest import Control
@@ -143,3 +143,35 @@ def test_review_settings_parse(key: str, text: str, value: object) -> None:
 def test_min_approvals_must_be_a_whole_number(text: str) -> None:
     with pytest.raises(SettingsError, match="takes a whole number >= 0"):
         parse_value("min_approvals", text)
+
+
+def test_every_change_of_a_setting_is_an_audit_row_and_a_no_op_is_not(control: Control) -> None:
+    """The kill switch has the same audit trail as a pause: who, when, from, to."""
+    with control.db.session() as session:
+        set_setting(session, "experiments_enabled", False, actor="oncall")
+    with control.db.session() as session:
+        set_setting(session, "experiments_enabled", False, actor="oncall")  # no change
+        set_setting(session, "min_approvals", 2, actor="lead")
+    with control.db.session() as session:
+        rows = [
+            (r.experiment_id, r.experiment_key, r.action, r.actor, r.reason, r.details)
+            for r in session.scalars(select(DecisionLog).order_by(DecisionLog.id))
+        ]
+    assert rows == [
+        (
+            None,
+            "*",
+            "setting",
+            "oncall",
+            "experiments_enabled = false",
+            {"key": "experiments_enabled", "from": True, "to": False},
+        ),
+        (
+            None,
+            "*",
+            "setting",
+            "lead",
+            "min_approvals = 2",
+            {"key": "min_approvals", "from": 0, "to": 2},
+        ),
+    ]

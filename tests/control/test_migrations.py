@@ -23,13 +23,14 @@ from exp_pipeline.control.global_settings import get_setting, set_setting
 from exp_pipeline.control.models import Base, FeatureFlag
 from exp_pipeline.errors import SettingsError
 
-HEAD = "0003"
+HEAD = "0004"
 TABLES = {
     "alembic_version",
     "approvals",
     "decision_log",
     "experiments",
     "feature_flags",
+    "forced_assignments",
     "guardrail_snapshots",
     "guardrail_triggers",
     "guardrails",

@@ -65,10 +65,14 @@ def test_describe_the_project_catalog(control: Control) -> None:
         "flag_active": True,
         "timezone": "UTC",
         "window": {"start": "2026-11-01T00:00:00Z", "end": None},
+        "subject_type": "user",
+        "traffic_percentage": 100.0,
+        "assignment_version": 1,
         "variants": [
             {"key": "control", "name": "Current search", "rollout_percentage": 50.0},
             {"key": "test", "name": "New search", "rollout_percentage": 50.0},
         ],
+        "forced": {},
         "metrics": [
             {
                 "key": "searches",

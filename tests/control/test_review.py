@@ -48,7 +48,11 @@ def test_reference_review_submit_approve_by_another_and_start(control: Control) 
     with control.db.session() as session:
         log = [
             (r.action, r.actor, r.from_status, r.to_status)
-            for r in session.scalars(select(DecisionLog).order_by(DecisionLog.id))
+            for r in session.scalars(
+                select(DecisionLog)
+                .where(DecisionLog.experiment_key == "exp-a")
+                .order_by(DecisionLog.id)
+            )
         ]
     assert log[1:] == [
         ("submit", "alice", "draft", "in_review"),

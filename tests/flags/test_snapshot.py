@@ -146,9 +146,10 @@ def test_the_reference_lifecycle_as_decide_sees_it(control: Control) -> None:
     assert answers == {("control", "rolled_back", False)}
 
     with control.db.session() as session:
-        set_setting(session, "experiments_enabled", False)
+        set_setting(session, "experiments_enabled", False, actor="oncall")
     disabled = current(control)
     assert disabled["experiments_enabled"] is False
+    assert disabled["version"] == rolled_back["version"] + 1
     assert {(d.variant, d.reason) for d in _all(disabled)} == {("control", "experiments_disabled")}
 
 
