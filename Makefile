@@ -17,10 +17,15 @@ $(BIN)/exp-pipeline: pyproject.toml
 
 install: $(BIN)/exp-pipeline
 
+# The `spark` extra (PySpark, ~450 MB) only for the tests: `make demo` stays light.
+$(VENV)/.spark-installed: $(BIN)/exp-pipeline
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	touch $@
+
 demo: install
 	$(BIN)/exp-pipeline demo --events $(DEMO_EVENTS)
 
-test: install
+test: install $(VENV)/.spark-installed
 	scripts/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest

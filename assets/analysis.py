@@ -30,7 +30,7 @@ from exp_pipeline.analysis.schema import TABLES
 from exp_pipeline.analysis.trends import build_trend_metrics
 from exp_pipeline.report.plots import metric_plots
 from exp_pipeline.report.render import markdown_image
-from exp_pipeline.reporting import verdict
+from exp_pipeline.reporting import interval_text, p_values, variant_measures, verdict
 
 
 def analysis_asset(group: str, table: str, **kwargs):
@@ -193,20 +193,27 @@ def trend_metrics(
 
 
 def _metric_table(metric: dict[str, Any]) -> dg.TableMetadataValue:
-    """One metric's inline table: what an analyst compares across variants."""
-    funnel = metric["kind"] == "funnel"
+    """One metric's inline table: what an analyst compares across variants.
+
+    The value is conversions, events, the value sum or the numerator; the rate or mean is
+    the conversion rate, the mean, the ratio, or a trend's posterior mean.
+    """
     rows = []
     for v in metric["variants"]:
-        lift = v.get("lift_interval")
+        exposed, value, rate = variant_measures(metric, v)
+        fixed, always_valid = p_values(metric, v["variant_key"])
         rows.append(
             {
                 "variant": v["variant_key"],
-                "exposures": v["exposures"] if funnel else v["exposure"],
-                "conversions_or_count": v["step_counts"][-1] if funnel else v["count"],
-                "rate_or_mean": v["conversion_rate"] if funnel else v["posterior"]["mean"],
-                "credible_interval_95": "[{:.4g}, {:.4g}]".format(*v["credible_interval"]),
-                "probability_best": metric["probability"][v["variant_key"]],
-                "lift_over_control_95": "[{:+.1%}, {:+.1%}]".format(*lift) if lift else "",
+                "exposures": exposed,
+                "value": float(value),
+                "rate_or_mean": rate if rate is not None else v.get("posterior", {}).get("mean"),
+                "credible_interval_95": interval_text(v.get("credible_interval"), "{:.4g}".format),
+                "probability_best": metric["probability"].get(v["variant_key"]),
+                "probability_beats_control": v.get("probability_beats_control"),
+                "lift_over_control_95": interval_text(v.get("lift_interval"), "{:+.1%}".format),
+                "p_value_holm": fixed,
+                "always_valid_p": always_valid,
             }
         )
     return records_table(
@@ -214,26 +221,101 @@ def _metric_table(metric: dict[str, Any]) -> dg.TableMetadataValue:
         {
             "variant": "string",
             "exposures": "int",
-            "conversions_or_count": "int",
+            "value": "float",
             "rate_or_mean": "float",
             "credible_interval_95": "string",
             "probability_best": "float",
+            "probability_beats_control": "float",
             "lift_over_control_95": "string",
+            "p_value_holm": "string",
+            "always_valid_p": "string",
         },
     )
 
 
+def _frequentist_table(metric: dict[str, Any]) -> dg.TableMetadataValue:
+    """Each treatment against control: the fixed-horizon test and the always-valid one."""
+    rows = []
+    for variant, block in metric.get("frequentist", {}).items():
+        if "reason" in block:
+            rows.append({"variant": variant, "method": f"not testable: {block['reason']}"})
+            continue
+        sequential = block["sequential"]
+        rows.append(
+            {
+                "variant": variant,
+                "method": block["method"],
+                "effect": block["effect"],
+                "ci_95": interval_text(block["ci"], "{:.4g}".format),
+                "relative_effect": block["relative_effect"],
+                "relative_ci_95": interval_text(block["relative_ci"], "{:+.1%}".format),
+                "p_value": block["p_value"],
+                "holm_p_value": block["holm_p_value"],
+                "always_valid_p": sequential["p_value"],
+                "confidence_sequence_95": interval_text(
+                    sequential["confidence_sequence"], "{:.4g}".format
+                ),
+                "e_bh_adjusted": sequential["e_bh_adjusted"],
+            }
+        )
+    types = {
+        "variant": "string",
+        "method": "string",
+        "effect": "float",
+        "ci_95": "string",
+        "relative_effect": "float",
+        "relative_ci_95": "string",
+        "p_value": "float",
+        "holm_p_value": "float",
+        "always_valid_p": "float",
+        "confidence_sequence_95": "string",
+        "e_bh_adjusted": "float",
+    }
+    return records_table([{k: row.get(k) for k in types} for row in rows], types)
+
+
+_WEB_COUNTER_TYPES = {
+    "variant": "string",
+    "impressions": "int",
+    "cta_clicks": "int",
+    "form_starts": "int",
+    "form_submits": "int",
+    "conversions": "int",
+    "unique_sessions": "int",
+    "conversion_rate": "float",
+    "conversion_value_total": "float",
+}
+
+
+def _web_counters_table(counters: dict[str, dict[str, Any]]) -> dg.TableMetadataValue:
+    rows = [{"variant": variant, **c} for variant, c in counters.items()]
+    return records_table(rows, _WEB_COUNTER_TYPES)
+
+
+# What a variant's rate is called in the headline numbers (trends have none).
+_RATE_NAMES = {"funnel": "conversion_rate", "continuous": "mean", "ratio": "ratio"}
+
+
 def _headlines(metric: dict[str, Any]) -> dict[str, float]:
-    """Numeric entries, keyed stably, so the UI plots them across materialisations."""
+    """Numeric entries, keyed stably, so the UI plots them across materialisations.
+
+    A figure the document leaves undefined (None) is left out rather than plotted as 0.
+    """
     key = metric["metric_key"]
-    numbers: dict[str, float] = {f"{key}.expected_loss": metric["expected_loss"]}
+    numbers: dict[str, float | None] = {f"{key}.expected_loss": metric["expected_loss"]}
     for v in metric["variants"]:
-        numbers[f"{key}.{v['variant_key']}.probability_best"] = metric["probability"][
-            v["variant_key"]
-        ]
-        if metric["kind"] == "funnel":
-            numbers[f"{key}.{v['variant_key']}.conversion_rate"] = v["conversion_rate"]
-    return numbers
+        prefix = f"{key}.{v['variant_key']}"
+        numbers[f"{prefix}.probability_best"] = metric["probability"].get(v["variant_key"])
+        rate = variant_measures(metric, v)[2]
+        if rate is not None:
+            numbers[f"{prefix}.{_RATE_NAMES[metric['kind']]}"] = rate
+        block = metric.get("frequentist", {}).get(v["variant_key"], {})
+        if "p_value" in block:
+            numbers[f"{prefix}.p_value"] = block["p_value"]
+            numbers[f"{prefix}.always_valid_p_value"] = block["sequential"]["p_value"]
+    if metric["kind"] == "trend" and "phi" in metric.get("dispersion", {}):
+        numbers[f"{key}.dispersion"] = metric["dispersion"]["phi"]
+    return {name: value for name, value in numbers.items() if value is not None}
 
 
 @analysis_asset(
@@ -267,11 +349,16 @@ def experiment_results(
     for metric in document["metrics"]:
         key = metric["metric_key"]
         metadata[f"{key}: results"] = _metric_table(metric)
+        metadata[f"{key}: against control"] = _frequentist_table(metric)
         metadata[f"{key}: verdict"] = verdict(metric)
-        metadata[f"{key}: plots"] = dg.MetadataValue.md(
-            "\n\n".join(markdown_image(p.png, p.alt) for p in metric_plots(metric))
-        )
+        if "reason" not in metric:
+            metadata[f"{key}: plots"] = dg.MetadataValue.md(
+                "\n\n".join(markdown_image(p.png, p.alt) for p in metric_plots(metric))
+            )
         metadata.update(_headlines(metric))
+    metadata["sample_ratio_p_value"] = document["sample_ratio_mismatch"]["p_value"]
+    if document["web_counters"]:
+        metadata["web counters"] = _web_counters_table(document["web_counters"])
     if document["metrics"]:
         primary = document["metrics"][0]
         metadata["primary_metric"] = primary["metric_key"]

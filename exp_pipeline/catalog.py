@@ -38,10 +38,42 @@ class Variant(_Model):
     rollout_percentage: float = Field(ge=0, le=100)
 
 
+class MetricPrior(_Model):
+    """An informative prior: `weight` pseudo-subjects whose metric averages `mean` per
+    subject (a conversion rate, events per subject, or the metric's mean or ratio)."""
+
+    mean: float = Field(allow_inf_nan=False)
+    weight: float = Field(gt=0, allow_inf_nan=False)
+
+
+def _unset(value: object) -> bool:
+    """Optional analysis settings left out are not stored, so older definitions match."""
+    return value is None
+
+
 class _MetricBase(_Model):
     key: Key
     # Which subject a metric counts: `person` (distinct_id), or a group type name.
     aggregation: str = Field(default="person", min_length=1, max_length=100)
+    # Flat when unset (the reference results); see exp_pipeline.stats.priors.
+    prior: MetricPrior | None = Field(default=None, exclude_if=_unset)
+
+    @model_validator(mode="after")
+    def _check_prior(self) -> _MetricBase:
+        kind = getattr(self, "kind", None)
+        if self.prior is None:
+            return self
+        if kind == "funnel" and not 0 < self.prior.mean < 1:
+            raise ValueError(
+                f"prior.mean: a funnel's prior mean is a conversion rate strictly between "
+                f"0 and 1, not {self.prior.mean:g}"
+            )
+        if kind == "trend" and self.prior.mean <= 0:
+            raise ValueError(
+                f"prior.mean: a trend's prior mean is events per subject and must be "
+                f"positive, not {self.prior.mean:g}"
+            )
+        return self
 
 
 class FunnelMetric(_MetricBase):
@@ -61,6 +93,8 @@ class RatioMetric(_MetricBase):
     numerator: EventName
     denominator: EventName
     direction: Literal["lower_is_better", "higher_is_better"] = "higher_is_better"
+    # Caps each subject's numerator count at this percentile of all subjects' counts.
+    winsorize_percentile: float | None = Field(default=None, gt=50, lt=100, exclude_if=_unset)
 
 
 class ContinuousMetric(_MetricBase):

@@ -11,6 +11,7 @@ import os
 import re
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -38,6 +39,23 @@ telemetry:
 """
 
 
+class SparkSettings(BaseModel):
+    """Where the Spark engine runs and what it reads (used only with `engine: spark`).
+
+    `master` and `options` go to the SparkSession builder as they are (the session time
+    zone is always UTC). `inputs` is a directory of Parquet files, one per warehouse input
+    table (relative paths are under the home); without it the tables are read from
+    `database` (or the session's current database) of the cluster's catalog.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    master: str = "local[*]"
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    inputs: str | None = None
+    database: str | None = None
+
+
 class _FileSettings(BaseModel):
     """The schema of `config/pipeline.yaml`."""
 
@@ -51,6 +69,8 @@ class _FileSettings(BaseModel):
     guardrail_interval_minutes: int = Field(default=5, ge=1, le=1440)
     guardrail_max_experiments_per_tick: int = Field(default=50, ge=1)
     daily_schedule_hour: int = Field(default=1, ge=0, le=22)
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSettings = Field(default_factory=SparkSettings)
 
     @field_validator("bot_user_agent_pattern")
     @classmethod
@@ -77,6 +97,8 @@ class PipelineSettings(BaseModel):
     guardrail_interval_minutes: int = 5
     guardrail_max_experiments_per_tick: int = 50
     daily_schedule_hour: int = 1
+    engine: Literal["duckdb", "spark"] = "duckdb"  # where the heavy transforms run
+    spark: SparkSettings = Field(default_factory=SparkSettings)
 
     @property
     def dagster_home(self) -> Path:
@@ -135,6 +157,8 @@ class PipelineSettings(BaseModel):
             guardrail_interval_minutes=file_settings.guardrail_interval_minutes,
             guardrail_max_experiments_per_tick=file_settings.guardrail_max_experiments_per_tick,
             daily_schedule_hour=file_settings.daily_schedule_hour,
+            engine=file_settings.engine,
+            spark=file_settings.spark,
         )
 
 

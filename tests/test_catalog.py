@@ -230,3 +230,39 @@ def test_empty_catalog_has_no_experiments(tmp_path: Path) -> None:
     path = tmp_path / "experiments.yaml"
     path.write_text("")
     assert load_catalog(path).experiments == []
+
+
+FUNNEL = {"key": "conversion", "kind": "funnel", "steps": ["$pageview", "$pageleave"]}
+RATIO = {"key": "errors", "kind": "ratio", "numerator": "error", "denominator": "page"}
+
+
+def test_optional_analysis_settings_are_stored_only_when_stated() -> None:
+    prior = {"mean": 0.1, "weight": 200}
+    raw = _with(metrics=[{**FUNNEL, "prior": prior}, {**RATIO, "winsorize_percentile": 99}])
+    funnel, ratio = parse_catalog(raw).experiments[0].metrics
+    assert funnel.model_dump(mode="json")["prior"] == {"mean": 0.1, "weight": 200.0}
+    assert ratio.model_dump(mode="json")["winsorize_percentile"] == 99.0
+    # Unstated, they are left out, so definitions stored before they existed still match.
+    funnel, ratio = parse_catalog(_with(metrics=[FUNNEL, RATIO])).experiments[0].metrics
+    assert "prior" not in funnel.model_dump(mode="json")
+    assert "winsorize_percentile" not in ratio.model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        (
+            {**FUNNEL, "prior": {"mean": 1.5, "weight": 10}},
+            "metrics.0: prior.mean: a funnel's prior mean is a conversion rate strictly between",
+        ),
+        (
+            {"key": "t", "kind": "trend", "event": "e", "prior": {"mean": 0, "weight": 10}},
+            "metrics.0: prior.mean: a trend's prior mean is events per subject and must be",
+        ),
+        ({**FUNNEL, "prior": {"mean": 0.1, "weight": 0}}, "metrics.0.prior.weight: Input should"),
+        ({**FUNNEL, "prior": {"mean": 0.1}}, "metrics.0.prior.weight: is required"),
+        ({**RATIO, "winsorize_percentile": 30}, "metrics.0.winsorize_percentile: Input should be"),
+    ],
+)
+def test_analysis_settings_errors_name_the_field(metric: dict[str, Any], expected: str) -> None:
+    assert f"experiment 'a-b-test': {expected}" in _error(_with(metrics=[metric]))

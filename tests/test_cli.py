@@ -314,6 +314,8 @@ def test_analyze_writes_the_documented_results_json(
         "window",
         "exposures",
         "excluded",
+        "sample_ratio_mismatch",
+        "web_counters",
         "metrics",
     }
     assert experiment["window"] == {
@@ -323,6 +325,7 @@ def test_analyze_writes_the_documented_results_json(
     }
     assert experiment["exposures"] == {"control": 2, "test": 3}
     assert experiment["excluded"] == {
+        "forced": 0,
         "unknown_variant": 0,
         "multiple_variants": 0,
         "out_of_window": 1,

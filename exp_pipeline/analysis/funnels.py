@@ -1,53 +1,64 @@
-"""Funnel metrics: per variant, how many exposed subjects reached each step."""
+"""Funnel metrics: per variant, how many exposed subjects reached each step.
+
+Counted on the engine that holds `conversions` (DuckDB or Spark), from the same SQL.
+"""
 
 from __future__ import annotations
 
-import duckdb
-
 from exp_pipeline.analysis.definitions import ExperimentDefinition
-from exp_pipeline.analysis.schema import replacing
+from exp_pipeline.engines.base import Warehouse, as_engine
+from exp_pipeline.engines.sql import statement
 
-# Every (variant, step) pair appears, zeros included, so a variant nobody reached is shown.
-_FUNNEL_SQL = """
-INSERT INTO funnel_metrics
-WITH variants AS (
-    SELECT variant_key AS variant FROM experiment_variants WHERE experiment_key = $key
-), steps AS (
-    SELECT generate_subscripts($steps, 1) AS step, unnest($steps) AS step_event
-)
-SELECT $key, $metric, v.variant, s.step, s.step_event,
-       (SELECT count(*) FROM conversions c
-        WHERE c.experiment_key = $key AND c.metric_key = $metric
-          AND c.variant = v.variant AND c.funnel_step >= s.step)
-FROM variants v CROSS JOIN steps s
-"""
+
+def funnel_metrics_sql(n_steps: int) -> str:
+    """A SELECT of subjects per variant at each of `n_steps` steps, zeros included.
+
+    Every (variant, step) pair appears, so a variant nobody reached is shown. The steps
+    are a VALUES list of bound names (no array parameters: Spark's markers are scalars).
+    Parameters: $key, $metric, $step1..$stepN.
+    """
+    steps = ", ".join(f"({i}, $step{i})" for i in range(1, n_steps + 1))
+    return f"""WITH variants AS (
+        SELECT variant_key AS variant FROM experiment_variants WHERE experiment_key = $key
+    ), steps AS (
+        SELECT * FROM (VALUES {steps}) AS s(step, step_event)
+    ), reached AS (
+        SELECT variant, funnel_step, count(*) AS subjects
+        FROM conversions
+        WHERE experiment_key = $key AND metric_key = $metric
+        GROUP BY variant, funnel_step
+    )
+    SELECT $key, $metric, v.variant, s.step, s.step_event, coalesce(sum(r.subjects), 0)
+    FROM variants v CROSS JOIN steps s
+    LEFT JOIN reached r ON r.variant = v.variant AND r.funnel_step >= s.step
+    GROUP BY v.variant, s.step, s.step_event"""
 
 
 def build_funnel_metrics(
-    con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition
+    warehouse: Warehouse, experiment: ExperimentDefinition
 ) -> dict[str, dict[str, list[int]]]:
     """Replace `experiment`'s funnel step counts; return {metric: {variant: step counts}}."""
+    engine = as_engine(warehouse)
     funnels = [m for m in experiment.metrics if m["kind"] == "funnel"]
-    with replacing(con, experiment.key, "funnel_metrics"):
+    with engine.replacing(experiment.key, "funnel_metrics"):
         for metric in funnels:
-            con.execute(
-                _FUNNEL_SQL,
-                {"key": experiment.key, "metric": metric["key"], "steps": metric["steps"]},
+            steps = {f"step{i}": name for i, name in enumerate(metric["steps"], start=1)}
+            engine.insert(
+                "funnel_metrics",
+                funnel_metrics_sql(len(metric["steps"])),
+                {"key": experiment.key, "metric": metric["key"], **steps},
             )
-    return read_funnel_steps(con, experiment)
+    return read_funnel_steps(engine, experiment)
 
 
 def read_funnel_steps(
-    con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition
+    warehouse: Warehouse, experiment: ExperimentDefinition
 ) -> dict[str, dict[str, list[int]]]:
-    rows = con.execute(
-        "SELECT metric_key, variant, list(subjects ORDER BY step) FROM funnel_metrics "
-        "WHERE experiment_key = ? GROUP BY metric_key, variant",
-        [experiment.key],
-    ).fetchall()
     steps: dict[str, dict[str, list[int]]] = {}
-    for metric, variant, counts in rows:
-        steps.setdefault(metric, {})[variant] = [int(n) for n in counts]
+    for metric, variant, _step, subjects in as_engine(warehouse).fetch(
+        statement("funnel_steps"), {"key": experiment.key}
+    ):
+        steps.setdefault(metric, {}).setdefault(variant, []).append(int(subjects))
     return {
         m: {v: steps[m][v] for v in experiment.variants if v in steps[m]} for m in sorted(steps)
     }

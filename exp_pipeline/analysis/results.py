@@ -1,32 +1,67 @@
-"""Experiment results: the Bayesian verdict per metric, as a JSON document and a flat table.
+"""Experiment results: the verdict per metric, as a JSON document and a flat table.
 
-Reads only the small per-variant aggregates (exposures, funnel step counts, trend totals)
-and hands them to `exp_pipeline.stats`, so the statistics never scan events. The document
-is what `exp-pipeline analyze` writes (schema in the README); the flat table
-`experiment_results` has one row per experiment, metric and variant for SQL and the UI.
+Reads only the small per-variant aggregates (exposures, funnel step counts, trend totals,
+per-variant sums of continuous, ratio and count metrics) and hands them to
+`exp_pipeline.stats`, so the statistics never scan events. The document is what
+`exp-pipeline analyze` writes (schema in the README); the flat table `experiment_results`
+has one row per experiment, metric and variant for SQL and the UI.
 
-Funnel and trend metrics are analysed here; continuous and ratio metrics are built into
-`conversions` and get their statistics with the frequentist methods (delta method, Welch).
+Every metric gets its Bayesian result (Beta, Gamma, or Normal posteriors, flat priors
+unless the catalog states one) and, beside it, a frequentist block (`comparisons`). Trend
+posteriors are widened when the per-subject counts are overdispersed. A continuous or
+ratio metric the data cannot describe yet (fewer than two subjects in a variant, no
+variation at all) keeps its descriptive numbers and says why it has no verdict.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
+from exp_pipeline.analysis.comparisons import frequentist_blocks, json_number
 from exp_pipeline.analysis.definitions import ExperimentDefinition
 from exp_pipeline.analysis.exposures import read_exposure_summary
 from exp_pipeline.analysis.funnels import read_funnel_steps
+from exp_pipeline.analysis.health import SRM_P_VALUE
+from exp_pipeline.analysis.metric_sums import MetricSums, read_metric_sums
 from exp_pipeline.analysis.schema import replacing
 from exp_pipeline.analysis.trends import TrendSeries, read_trend_series
-from exp_pipeline.stats import BayesianResult, BetaPosterior, analyse_funnel, analyse_trend
+from exp_pipeline.analysis.web_counters import read_web_counters
+from exp_pipeline.errors import ExpPipelineError
+from exp_pipeline.reporting import variant_measures
+from exp_pipeline.stats import (
+    BayesianResult,
+    BetaPosterior,
+    Dispersion,
+    FrequentistResult,
+    GammaPosterior,
+    MeanSummary,
+    Prior,
+    RatioSummary,
+    StatsInputError,
+    analyse_continuous,
+    analyse_funnel,
+    analyse_ratio,
+    analyse_trend,
+    dispersion_test,
+    poisson_rate_test,
+    ratio_z_test,
+    two_proportion_z_test,
+    welch_t_test,
+)
+from exp_pipeline.stats.results import CONTROL_VARIANT
+from exp_pipeline.stats.significance import NOT_ENOUGH_EXPOSURE_LOSS, SignificanceCode
+from exp_pipeline.stats.srm import sample_ratio_mismatch
 from exp_pipeline.timeutil import iso_utc
 
-ANALYSED_KINDS = ("funnel", "trend")
+# Per treatment variant: the fixed-horizon test against control, or why there is none.
+Tests = dict[str, FrequentistResult | str]
 
 
 def _round(value: float) -> float:
@@ -52,37 +87,88 @@ def _posterior(result: BayesianResult, key: str) -> dict[str, Any]:
     """A variant's posterior by name and parameters, e.g. {"distribution": "beta", ...}."""
     posterior = result.posteriors[key]
     if isinstance(posterior, BetaPosterior):
-        name, mean = "beta", posterior.alpha / (posterior.alpha + posterior.beta)
+        name = "beta"
+    elif isinstance(posterior, GammaPosterior):
+        name = "gamma"
     else:
-        name, mean = "gamma", posterior.shape / posterior.rate
+        name = "normal"
     return {
         "distribution": name,
         **{k: _round(v) for k, v in asdict(posterior).items()},
-        "mean": _round(mean),
+        "mean": _round(posterior.mean),
     }
 
 
-def _intervals(result: BayesianResult, key: str) -> dict[str, Any]:
-    """A variant's posterior and credible interval, and its lift interval unless control."""
+def _intervals(result: BayesianResult | None, key: str) -> dict[str, Any]:
+    """A variant's posterior and credible interval; unless control, its lift interval (None
+    where the ratio to control is unbounded) and probability of beating control."""
+    if result is None:
+        return {}
     intervals: dict[str, Any] = {
         "posterior": _posterior(result, key),
         "credible_interval": _interval(result.credible_intervals[key]),
     }
     if key in result.lift_intervals:
-        intervals["lift_interval"] = _interval(result.lift_intervals[key])
+        intervals["lift_interval"] = [json_number(b) for b in result.lift_intervals[key]]
+        intervals["probability_beats_control"] = _round(result.beats_control[key])
     return intervals
 
 
+def _no_verdict(reason: str) -> dict[str, Any]:
+    """The verdict fields of a metric the data cannot describe yet, and why."""
+    return {
+        "probability": {},
+        "best_variant": None,
+        "expected_loss": NOT_ENOUGH_EXPOSURE_LOSS,
+        "significance_code": str(SignificanceCode.NOT_ENOUGH_EXPOSURE),
+        "significant": False,
+        "reason": reason,
+    }
+
+
 def _metric(
-    metric: dict[str, Any], result: BayesianResult, variants: list[dict[str, Any]], **extra: Any
+    metric: dict[str, Any],
+    result: BayesianResult | str,
+    variants: list[dict[str, Any]],
+    **extra: Any,
 ) -> dict[str, Any]:
+    """One metric's document: `result` is its Bayesian result, or why there is none."""
     return {
         "metric_key": metric["key"],
         "kind": metric["kind"],
         **extra,
+        "prior": metric.get("prior"),
         "variants": variants,
-        **_verdict(result),
+        **(_no_verdict(result) if isinstance(result, str) else _verdict(result)),
     }
+
+
+def _prior(metric: dict[str, Any]) -> Prior | None:
+    stated = metric.get("prior")
+    return None if stated is None else Prior(mean=stated["mean"], weight=stated["weight"])
+
+
+def _settings(metric: dict[str, Any]) -> dict[str, Any]:
+    """The stated prior and direction of a continuous or ratio metric."""
+    return {
+        "prior": _prior(metric),
+        "lower_is_better": metric.get("direction") == "lower_is_better",
+    }
+
+
+def _attempt(analyse: Callable[[], Any]) -> Any:
+    """`analyse()`, or the reason the aggregates cannot support it (a one-line message)."""
+    try:
+        return analyse()
+    except StatsInputError as exc:
+        return str(exc)
+
+
+def _tests(
+    control: str, variants: list[str], test: Callable[[str, str], FrequentistResult]
+) -> Tests:
+    """`test(control, variant)` for every treatment variant, or why it cannot be run."""
+    return {key: _attempt(lambda key=key: test(control, key)) for key in variants if key != control}
 
 
 # Subjects completing the funnel per calendar day of the experiment's zone, zeros included.
@@ -125,8 +211,8 @@ def _funnel_metric(
     steps: dict[str, list[int]],
     exposures: dict[str, int],
     daily: tuple[list[str], dict[str, list[int]]],
-) -> dict[str, Any]:
-    result = analyse_funnel(steps)
+) -> tuple[dict[str, Any], Tests]:
+    result = analyse_funnel(steps, prior=_prior(metric))
     variants = [
         {
             "variant_key": key,
@@ -139,14 +225,57 @@ def _funnel_metric(
         }
         for key, counts in steps.items()
     ]
-    return _metric(metric, result, variants, steps=metric["steps"])
+    tests = _tests(
+        CONTROL_VARIANT,
+        list(steps),
+        lambda c, t: two_proportion_z_test(steps[c][-1], steps[c][0], steps[t][-1], steps[t][0]),
+    )
+    return _metric(metric, result, variants, steps=metric["steps"]), tests
 
 
-def _trend_metric(metric: dict[str, Any], series: dict[str, TrendSeries]) -> dict[str, Any]:
+def _mean_summaries(sums: MetricSums) -> dict[str, MeanSummary]:
+    """(n, mean, s²) of each variant's per-subject values x."""
+    return {
+        key: MeanSummary.from_sums(s.n, s.sum_x, s.sum_x2, f"variant {key!r}")
+        for key, s in sums.variants.items()
+    }
+
+
+def _dispersion(sums: MetricSums) -> Dispersion | str:
+    """The dispersion test of the per-subject counts behind a trend."""
+    return _attempt(lambda: dispersion_test(_mean_summaries(sums)))
+
+
+def _dispersion_document(dispersion: Dispersion | str) -> dict[str, Any]:
+    if isinstance(dispersion, str):
+        return {"reason": dispersion, "widening": 1.0}
+    return {
+        "phi": _round(dispersion.phi),
+        "statistic": _round(dispersion.statistic),
+        "df": int(dispersion.df),
+        "p_value": _round(dispersion.p_value),
+        "overdispersed": dispersion.overdispersed,
+        "widening": _round(dispersion.widening),
+    }
+
+
+def _trend_metric(
+    metric: dict[str, Any], series: dict[str, TrendSeries], sums: MetricSums
+) -> tuple[dict[str, Any], Tests]:
     # A variant without $feature_flag_called subjects has an unknown audience: its
     # relative exposure is 1 (ARCHITECTURE) and it counts as not exposed enough.
     exposures = {k: s.exposure for k, s in series.items() if s.exposure > 0}
-    result = analyse_trend({k: s.count for k, s in series.items()}, exposures)
+    dispersion = _dispersion(sums)
+    widening = 1.0 if isinstance(dispersion, str) else dispersion.widening
+    result = _attempt(
+        lambda: analyse_trend(
+            {k: s.count for k, s in series.items()},
+            exposures,
+            prior=_prior(metric),
+            widening=widening,
+        )
+    )
+    bayesian = None if isinstance(result, str) else result
     variants = [
         {
             "variant_key": key,
@@ -154,13 +283,140 @@ def _trend_metric(metric: dict[str, Any], series: dict[str, TrendSeries]) -> dic
             "exposure": s.exposure,
             "days": s.days,
             "data": [_round(v) for v in s.data],
-            **_intervals(result, key),
+            **_intervals(bayesian, key),
         }
         for key, s in series.items()
     ]
-    return _metric(
-        metric, result, variants, math=metric.get("math", "total"), event=metric["event"]
+    tests = _tests(
+        CONTROL_VARIANT,
+        list(series),
+        lambda c, t: poisson_rate_test(
+            series[c].count,
+            series[c].exposure,
+            series[t].count,
+            series[t].exposure,
+            dispersion=widening,
+        ),
     )
+    document = _metric(
+        metric,
+        result,
+        variants,
+        math=metric.get("math", "total"),
+        event=metric["event"],
+        dispersion=_dispersion_document(dispersion),
+    )
+    return document, tests
+
+
+def _winsorisation(sums: MetricSums) -> dict[str, Any] | None:
+    if sums.percentile is None:
+        return None
+    return {
+        "percentile": sums.percentile,
+        "cap": json_number(sums.cap),
+        "capped_subjects": sums.capped,
+    }
+
+
+def _measured_metric(
+    metric: dict[str, Any],
+    sums: MetricSums,
+    result: BayesianResult | str,
+    measures: Callable[[RatioSummary], dict[str, Any]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The document of a continuous or ratio metric: per variant its subjects, `measures`
+    and posterior; the metric's direction and winsorisation."""
+    bayesian = None if isinstance(result, str) else result
+    variants = [
+        {"variant_key": key, "exposures": s.n, **measures(s), **_intervals(bayesian, key)}
+        for key, s in sums.variants.items()
+    ]
+    return _metric(
+        metric,
+        result,
+        variants,
+        **extra,
+        direction=metric.get("direction", "higher_is_better"),
+        winsorisation=_winsorisation(sums),
+    )
+
+
+def _continuous_metric(metric: dict[str, Any], sums: MetricSums) -> tuple[dict[str, Any], Tests]:
+    summaries = _attempt(lambda: _mean_summaries(sums))
+    if isinstance(summaries, str):  # a variant with fewer than two subjects
+        result: BayesianResult | str = summaries
+        tests: Tests = {key: summaries for key in sums.variants if key != CONTROL_VARIANT}
+    else:
+        result = _attempt(lambda: analyse_continuous(summaries, **_settings(metric)))
+        tests = _tests(
+            CONTROL_VARIANT,
+            list(sums.variants),
+            lambda c, t: welch_t_test(summaries[c], summaries[t]),
+        )
+    document = _measured_metric(
+        metric,
+        sums,
+        result,
+        lambda s: {
+            "sum": _round(s.sum_x),
+            "mean": json_number(s.sum_x / s.n if s.n else math.nan),
+        },
+        event=metric["event"],
+        property=metric["property"],
+    )
+    return document, tests
+
+
+def _ratio_metric(metric: dict[str, Any], sums: MetricSums) -> tuple[dict[str, Any], Tests]:
+    result = _attempt(lambda: analyse_ratio(sums.variants, **_settings(metric)))
+    tests = _tests(
+        CONTROL_VARIANT,
+        list(sums.variants),
+        lambda c, t: ratio_z_test(sums.variants[c], sums.variants[t]),
+    )
+    document = _measured_metric(
+        metric,
+        sums,
+        result,
+        lambda s: {
+            "numerator": _round(s.sum_x),
+            "denominator": _round(s.sum_y),
+            "ratio": json_number(s.sum_x / s.sum_y if s.sum_y else math.nan),
+        },
+        numerator=metric["numerator"],
+        denominator=metric["denominator"],
+    )
+    return document, tests
+
+
+def _sample_ratio_mismatch(
+    exposures: dict[str, int], allocation: dict[str, float]
+) -> dict[str, Any]:
+    """The chi-square test of the exposed split against the allocation, for every experiment."""
+    srm = sample_ratio_mismatch(exposures, allocation)
+    return {
+        "chi2": json_number(srm.chi2),
+        "df": srm.degrees_of_freedom,
+        "p_value": _round(srm.p_value),
+        "expected": {k: _round(v) for k, v in srm.expected.items()},
+        "mismatch": srm.p_value < SRM_P_VALUE,
+    }
+
+
+def _web_counters(
+    con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition
+) -> dict[str, dict[str, Any]]:
+    """The classic web counters per variant ({} when the experiment has none of them)."""
+    return {
+        variant: {
+            name: _round(value) if isinstance(value, float) else value
+            for name, value in counters.as_dict().items()
+            if name != "variant"
+        }
+        for variant, counters in read_web_counters(con, experiment).items()
+    }
 
 
 def experiment_document(
@@ -171,18 +427,27 @@ def experiment_document(
     steps = read_funnel_steps(con, experiment)
     series = read_trend_series(con, experiment)
     metrics = []
+    tests: dict[str, Tests] = {}
     for metric in experiment.metrics:
-        if metric["kind"] == "funnel":
-            metrics.append(
-                _funnel_metric(
-                    metric,
-                    steps[metric["key"]],
-                    summary.exposures,
-                    _daily_conversions(con, experiment, metric["key"]),
-                )
+        key, kind = metric["key"], metric["kind"]
+        if kind == "funnel":
+            daily = _daily_conversions(con, experiment, key)
+            document, tests[key] = _funnel_metric(metric, steps[key], summary.exposures, daily)
+        elif kind == "trend":
+            sums = read_metric_sums(con, experiment, metric)
+            document, tests[key] = _trend_metric(metric, series[key], sums)
+        elif kind == "continuous":
+            document, tests[key] = _continuous_metric(
+                metric, read_metric_sums(con, experiment, metric)
             )
-        elif metric["kind"] == "trend":
-            metrics.append(_trend_metric(metric, series[metric["key"]]))
+        elif kind == "ratio":
+            document, tests[key] = _ratio_metric(metric, read_metric_sums(con, experiment, metric))
+        else:
+            raise ExpPipelineError(f"metric {key!r}: no analysis for metric kind {kind!r}")
+        metrics.append(document)
+    blocks = frequentist_blocks(tests)
+    for document in metrics:
+        document["frequentist"] = blocks[document["metric_key"]]
     return {
         "experiment_key": experiment.key,
         "status": experiment.status,
@@ -194,20 +459,21 @@ def experiment_document(
         },
         "exposures": summary.exposures,
         "excluded": summary.excluded,
+        "sample_ratio_mismatch": _sample_ratio_mismatch(summary.exposures, experiment.allocation),
+        "web_counters": _web_counters(con, experiment),
         "metrics": metrics,
     }
 
 
 def _flat_rows(document: dict[str, Any], computed_at: datetime) -> list[list[Any]]:
+    """One row per metric and variant with a verdict (the table has no row without one)."""
     rows = []
     primary = document["metrics"][0]["metric_key"] if document["metrics"] else None
     for metric in document["metrics"]:
+        if "reason" in metric:
+            continue
         for v in metric["variants"]:
-            if metric["kind"] == "funnel":
-                exposed, value = v["exposures"], v["step_counts"][-1]
-                rate = v["conversion_rate"]
-            else:
-                exposed, value, rate = v["exposure"], v["count"], None
+            exposed, value, rate = variant_measures(metric, v)
             lift = v.get("lift_interval") or [None, None]
             rows.append(
                 [

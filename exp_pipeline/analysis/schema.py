@@ -66,8 +66,8 @@ TABLES: dict[str, str] = {
     is_primary        BOOLEAN NOT NULL,
     variant           VARCHAR NOT NULL,
     exposures         BIGINT NOT NULL,     -- exposed subjects (trend: flag_called subjects)
-    value             DOUBLE NOT NULL,     -- conversions (funnel) or event count (trend)
-    rate              DOUBLE,              -- conversion rate (funnel); NULL for trends
+    value             DOUBLE NOT NULL,     -- conversions, event count, value sum or numerator
+    rate              DOUBLE,              -- conversion rate, mean or ratio; NULL for trends
     ci_low            DOUBLE NOT NULL,     -- 95% credible interval of the posterior
     ci_high           DOUBLE NOT NULL,
     probability_best  DOUBLE NOT NULL,

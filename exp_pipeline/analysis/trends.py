@@ -8,51 +8,17 @@ day; `math: avg_count_per_actor` is that count divided by the distinct subjects 
 metric event that day (0 on a day without any).
 
 Exposure is the number of distinct subjects with a `$feature_flag_called` event for the
-variant in the window; the statistics use it relative to control.
+variant in the window; the statistics use it relative to control. The SQL is
+`engines/sql/trend_metrics.sql` and `trend_exposures.sql`; it runs on any `Engine`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import duckdb
-
 from exp_pipeline.analysis.definitions import ExperimentDefinition
-from exp_pipeline.analysis.schema import replacing
-
-_TREND_SQL = """
-INSERT INTO trend_metrics
-WITH variants AS (
-    SELECT variant_key AS variant FROM experiment_variants WHERE experiment_key = $key
-), days AS (
-    SELECT unnest($days::DATE[]) AS day
-), carrying AS (
-    SELECT CAST(timezone($timezone, e.ts) AS DATE) AS day, f.variant, e.distinct_id
-    FROM analysis_events e
-    JOIN flag_assignments f
-      ON f.event_uid = e.event_uid AND f.flag_key = $flag AND f.source = 'property'
-    WHERE e.event = $event AND e.ts >= $start AND e.ts <= $end
-), daily AS (
-    SELECT day, variant, count(*) AS event_count, count(DISTINCT distinct_id) AS actors
-    FROM carrying GROUP BY day, variant
-)
-SELECT $key, $metric, v.variant, d.day,
-       coalesce(a.event_count, 0), coalesce(a.actors, 0),
-       CASE WHEN $math = 'avg_count_per_actor'
-            THEN coalesce(a.event_count / nullif(a.actors, 0), 0)
-            ELSE coalesce(a.event_count, 0) END
-FROM variants v CROSS JOIN days d
-LEFT JOIN daily a ON a.day = d.day AND a.variant = v.variant
-"""
-
-_EXPOSURE_SQL = """
-INSERT INTO trend_exposures
-SELECT $key, v.variant_key,
-       (SELECT count(DISTINCT f.distinct_id) FROM flag_assignments f
-        WHERE f.flag_key = $flag AND f.source = 'flag_called' AND f.variant = v.variant_key
-          AND f.ts >= $start AND f.ts <= $end AND NOT f.is_bot AND NOT f.is_dnt)
-FROM experiment_variants v WHERE v.experiment_key = $key
-"""
+from exp_pipeline.engines.base import Warehouse, as_engine
+from exp_pipeline.engines.sql import statement
 
 
 @dataclass(frozen=True)
@@ -66,53 +32,53 @@ class TrendSeries:
 
 
 def build_trend_metrics(
-    con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition
+    warehouse: Warehouse, experiment: ExperimentDefinition
 ) -> dict[str, dict[str, TrendSeries]]:
     """Replace `experiment`'s trend series and exposures; return {metric: {variant: series}}."""
-    window = {"key": experiment.key, "flag": experiment.flag_key}
-    bounds = {"start": experiment.start_utc, "end": experiment.end_utc}
-    days = [d.isoformat() for d in experiment.local_days()]
-    with replacing(con, experiment.key, "trend_metrics", "trend_exposures"):
-        con.execute(_EXPOSURE_SQL, {**window, **bounds})
+    engine = as_engine(warehouse)
+    days = experiment.local_days()
+    params = {
+        "key": experiment.key,
+        "flag": experiment.flag_key,
+        "start": experiment.start_utc,
+        "end": experiment.end_utc,
+        "timezone": experiment.timezone,
+        "first_day": days[0],
+        "last_day": days[-1],
+    }
+    with engine.replacing(experiment.key, "trend_metrics", "trend_exposures"):
+        engine.insert("trend_exposures", statement("trend_exposures"), params)
         for metric in experiment.metrics:
             if metric["kind"] != "trend":
                 continue
-            con.execute(
-                _TREND_SQL,
+            engine.insert(
+                "trend_metrics",
+                statement("trend_metrics"),
                 {
-                    **window,
-                    **bounds,
+                    **params,
                     "metric": metric["key"],
                     "event": metric["event"],
                     "math": metric.get("math", "total"),
-                    "days": days,
-                    "timezone": experiment.timezone,
                 },
             )
-    return read_trend_series(con, experiment)
+    return read_trend_series(engine, experiment)
 
 
 def read_trend_series(
-    con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition
+    warehouse: Warehouse, experiment: ExperimentDefinition
 ) -> dict[str, dict[str, TrendSeries]]:
-    exposures = dict(
-        con.execute(
-            "SELECT variant, subjects FROM trend_exposures WHERE experiment_key = ?",
-            [experiment.key],
-        ).fetchall()
-    )
-    rows = con.execute(
-        "SELECT metric_key, variant, sum(event_count), list(day ORDER BY day), "
-        "list(value ORDER BY day) FROM trend_metrics WHERE experiment_key = ? "
-        "GROUP BY metric_key, variant",
-        [experiment.key],
-    ).fetchall()
+    engine = as_engine(warehouse)
+    key = {"key": experiment.key}
+    exposures = dict(engine.fetch(statement("trend_exposure_counts"), key))
+    points: dict[tuple[str, str], list[tuple]] = {}
+    for metric, variant, *point in engine.fetch(statement("trend_series"), key):
+        points.setdefault((metric, variant), []).append(tuple(point))
     out: dict[str, dict[str, TrendSeries]] = {}
-    for metric, variant, count, days, values in rows:
+    for (metric, variant), series in points.items():
         out.setdefault(metric, {})[variant] = TrendSeries(
-            count=int(count),
+            count=sum(int(count) for _, count, _ in series),
             exposure=int(exposures.get(variant, 0)),
-            days=[d.isoformat() for d in days],
-            data=[float(v) for v in values],
+            days=[day.isoformat() for day, _, _ in series],
+            data=[float(value) for _, _, value in series],
         )
     return {m: {v: out[m][v] for v in experiment.variants if v in out[m]} for m in sorted(out)}

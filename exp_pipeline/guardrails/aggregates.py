@@ -1,4 +1,4 @@
-"""Per-variant guardrail aggregates, computed in the DuckDB warehouse.
+"""Per-variant guardrail aggregates, computed by the engine: DuckDB or Spark, same SQL.
 
 A guardrail watches the trailing `observation_window_minutes` of data (the whole window
 when unset). The trailing window ends at the freshest data, not the wall clock: the
@@ -14,7 +14,8 @@ numerator and denominator are depends on the metric kind:
 - trend: metric events / distinct subjects with a flagged event in the window;
 - funnel: subjects with a last-step event / subjects with a first-step event (step order
   is not enforced here: a guardrail needs a fast, conservative signal);
-- continuous: sum of the property over metric events / distinct subjects with a flagged
+- continuous: sum of the property over metric events (summed exactly, so every engine
+  gives the same bits: `engines.sql.property_sum`) / distinct subjects with a flagged
   event in the window.
 
 Data health, over the whole experiment window up to the same end: exposed subjects per
@@ -27,37 +28,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import duckdb
-
-from exp_pipeline.analysis.conversions import property_path
+from exp_pipeline.engines.base import Engine, Warehouse, as_engine
+from exp_pipeline.engines.sql import json_path, property_sum, statement
 from exp_pipeline.guardrails.targets import GuardrailSpec, GuardrailTarget
 from exp_pipeline.timeutil import iso_utc
 
-_DATA_END_SQL = """
-SELECT max(ts) FROM flag_assignments
-WHERE flag_key = $flag AND NOT is_bot AND NOT is_dnt AND ts >= $start AND ts <= $cap
-"""
+_FLAGGED = statement("guardrail_flagged_events")
 
-_HEALTH_SQL = """
-WITH subjects AS (
-    SELECT distinct_id, min(variant) AS lo, max(variant) AS hi
-    FROM flag_assignments
-    WHERE flag_key = $flag AND NOT is_bot AND NOT is_dnt AND ts >= $start AND ts <= $end
-    GROUP BY distinct_id
-)
-SELECT lo, count(*) FILTER (WHERE lo = hi), count(*) FILTER (WHERE lo <> hi)
-FROM subjects GROUP BY lo
-"""
-
-# Flagged, analysable events of the window, with the variant they carry.
-_FLAGGED = """
-    SELECT f.variant, f.event, f.distinct_id, f.event_uid
-    FROM flag_assignments f
-    WHERE f.flag_key = $flag AND f.source = 'property' AND NOT f.is_bot AND NOT f.is_dnt
-      AND f.ts >= $start AND f.ts <= $end
-"""
-
-_KIND_SQL = {
+# Per metric kind: numerator and denominator per variant over the flagged events.
+KIND_SQL = {
     "ratio": f"""
         SELECT variant, count(*) FILTER (WHERE event = $numerator)::DOUBLE,
                count(*) FILTER (WHERE event = $denominator)::DOUBLE
@@ -74,9 +53,7 @@ _KIND_SQL = {
         FROM ({_FLAGGED}) w GROUP BY variant
     """,
     "continuous": f"""
-        SELECT w.variant,
-               coalesce(sum(TRY_CAST(e.properties ->> $path AS DOUBLE))
-                        FILTER (WHERE w.event = $event), 0),
+        SELECT w.variant, coalesce({property_sum("e.properties", "w.event = $event")}, 0),
                count(DISTINCT w.distinct_id)::DOUBLE
         FROM ({_FLAGGED}) w JOIN events e ON e.event_uid = w.event_uid
         GROUP BY w.variant
@@ -84,28 +61,34 @@ _KIND_SQL = {
 }
 
 
-def _kind_params(metric: dict[str, Any]) -> dict[str, Any]:
+def _kind_params(metric: dict[str, Any], dialect: str) -> dict[str, Any]:
     kind = metric["kind"]
     if kind == "ratio":
         return {"numerator": metric["numerator"], "denominator": metric["denominator"]}
     if kind == "funnel":
         return {"first": metric["steps"][0], "last": metric["steps"][-1]}
     if kind == "continuous":
-        return {"event": metric["event"], "path": property_path(metric["property"])}
+        return {"event": metric["event"], "path": json_path(metric["property"], dialect)}
     return {"event": metric["event"]}
 
 
 def _variant_counts(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     target: GuardrailTarget,
     guardrail: GuardrailSpec,
     start: datetime,
     end: datetime,
 ) -> dict[str, dict[str, float]]:
-    rows = con.execute(
-        _KIND_SQL[guardrail.metric["kind"]],
-        {"flag": target.flag_key, "start": start, "end": end, **_kind_params(guardrail.metric)},
-    ).fetchall()
+    metric = guardrail.metric
+    rows = engine.fetch(
+        KIND_SQL[metric["kind"]],
+        {
+            "flag": target.flag_key,
+            "start": start,
+            "end": end,
+            **_kind_params(metric, engine.dialect),
+        },
+    )
     counts = {variant: (num, den) for variant, num, den in rows}
     return {
         v: dict(zip(("numerator", "denominator"), counts.get(v, (0.0, 0.0)), strict=True))
@@ -114,7 +97,7 @@ def _variant_counts(
 
 
 def _guardrail_aggregates(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     target: GuardrailTarget,
     guardrail: GuardrailSpec,
     data_end: datetime,
@@ -126,25 +109,27 @@ def _guardrail_aggregates(
         "metric_key": guardrail.metric_key,
         "window_start": iso_utc(start),
         "window_end": iso_utc(data_end),
-        "variants": _variant_counts(con, target, guardrail, start, data_end),
+        "variants": _variant_counts(engine, target, guardrail, start, data_end),
     }
     if guardrail.method == "sequential":
         # The always-valid test needs counts that only grow: since the start, not a
         # sliding window (its carried p-value would lose its guarantee).
         aggregates["cumulative"] = _variant_counts(
-            con, target, guardrail, target.start_utc, data_end
+            engine, target, guardrail, target.start_utc, data_end
         )
     return aggregates
 
 
 def compute_aggregates(
-    con: duckdb.DuckDBPyConnection, target: GuardrailTarget, now: datetime
+    warehouse: Warehouse, target: GuardrailTarget, now: datetime
 ) -> dict[str, Any]:
     """The snapshot payload of one experiment: health and every guardrail's aggregates."""
+    engine = as_engine(warehouse)
     cap = min(now, target.end_utc) if target.end_utc else now
-    data_end = con.execute(
-        _DATA_END_SQL, {"flag": target.flag_key, "start": target.start_utc, "cap": cap}
-    ).fetchone()[0]
+    data_end = engine.fetch(
+        statement("guardrail_data_end"),
+        {"flag": target.flag_key, "start": target.start_utc, "cap": cap},
+    )[0][0]
     payload: dict[str, Any] = {
         "experiment_key": target.key,
         "data_end": iso_utc(data_end),
@@ -156,9 +141,10 @@ def compute_aggregates(
         return payload  # no flagged event yet: nothing to judge
     exposed: dict[str, int] = dict.fromkeys(target.allocation, 0)
     unknown = multiple = 0
-    for variant, single, mixed in con.execute(
-        _HEALTH_SQL, {"flag": target.flag_key, "start": target.start_utc, "end": data_end}
-    ).fetchall():
+    for variant, single, mixed in engine.fetch(
+        statement("guardrail_health"),
+        {"flag": target.flag_key, "start": target.start_utc, "end": data_end},
+    ):
         multiple += mixed
         if variant in exposed:
             exposed[variant] += single
@@ -171,6 +157,6 @@ def compute_aggregates(
         "subjects": sum(exposed.values()) + unknown + multiple,
     }
     payload["guardrails"] = [
-        _guardrail_aggregates(con, target, g, data_end) for g in target.guardrails
+        _guardrail_aggregates(engine, target, g, data_end) for g in target.guardrails
     ]
     return payload

@@ -23,7 +23,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
-from exp_pipeline.stats import BetaPosterior, GammaPosterior
+from exp_pipeline.stats import BetaPosterior, GammaPosterior, NormalPosterior
 
 FIGSIZE = (6.0, 3.2)
 DPI = 90
@@ -35,6 +35,8 @@ GRID_POINTS = 400
 X_LABELS = {
     "funnel": "conversion rate",
     "trend": "events per control-sized audience",
+    "continuous": "mean per exposed subject",
+    "ratio": "ratio",
 }
 
 
@@ -45,7 +47,7 @@ class Plot(NamedTuple):
     png: bytes
 
 
-def posterior_of(spec: Mapping[str, Any]) -> BetaPosterior | GammaPosterior:
+def posterior_of(spec: Mapping[str, Any]) -> BetaPosterior | GammaPosterior | NormalPosterior:
     """The core library's posterior for a document's `posterior` entry.
 
     Reusing the posteriors the statistics were computed with (scipy's incomplete beta and
@@ -55,6 +57,8 @@ def posterior_of(spec: Mapping[str, Any]) -> BetaPosterior | GammaPosterior:
         return BetaPosterior(alpha=spec["alpha"], beta=spec["beta"])
     if spec["distribution"] == "gamma":
         return GammaPosterior(shape=spec["shape"], rate=spec["rate"])
+    if spec["distribution"] == "normal":
+        return NormalPosterior(mean=spec["mean"], sd=spec["sd"])
     raise ValueError(f"unknown posterior distribution {spec['distribution']!r}")
 
 

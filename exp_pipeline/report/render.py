@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from exp_pipeline.report.plots import Plot, metric_plots, png_data_uri
-from exp_pipeline.reporting import verdict
+from exp_pipeline.reporting import (
+    interval_text,
+    optional_number,
+    p_values,
+    sample_ratio_text,
+    variant_measures,
+    verdict,
+)
 
 Format = Literal["md", "html"]
 
@@ -46,6 +53,36 @@ TREND_NOTE = (
     "mean and interval: events per control-sized audience "
     "(count divided by the exposure relative to control; 1 when unknown)"
 )
+CONTINUOUS_HEADERS = [
+    "variant",
+    "exposed",
+    "sum",
+    "mean",
+    "95% credible interval",
+    "P(best)",
+    "lift over control (95% CI)",
+]
+RATIO_HEADERS = [
+    "variant",
+    "exposed",
+    "numerator",
+    "denominator",
+    "ratio",
+    "95% credible interval",
+    "P(best)",
+    "lift over control (95% CI)",
+]
+COMPARISON_HEADERS = [
+    "against control",
+    "P(beats control)",
+    "difference (95% CI)",
+    "relative (95% CI)",
+    "p-value",
+    "Holm p",
+    "always-valid p",
+    "95% confidence sequence",
+    "e-BH adjusted",
+]
 # Characters that can start Markdown markup inside a line, or an HTML tag or entity.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$&])")
 
@@ -80,10 +117,12 @@ class _Section:
     subtitle: str
     headers: list[str]
     rows: list[list[str]]
-    note: str | None
+    notes: list[str]
     verdict: str
     significant: bool
     plots: list[Plot]
+    # Each treatment against control, frequentist and always-valid (first cell a variant).
+    comparisons: list[list[str]]
 
 
 def escape_markdown(text: str) -> str:
@@ -100,6 +139,11 @@ def _percent(value: float) -> str:
     return f"{value * 100:.2f}%"
 
 
+def _points(value: float) -> str:
+    """A difference of two conversion rates, in percentage points."""
+    return f"{value * 100:+.2f} pp"
+
+
 def _signed_percent(value: float) -> str:
     return f"{value * 100:+.1f}%"
 
@@ -108,15 +152,18 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _lift(value: float, control_value: float, interval: list[float] | None) -> str:
+def _lift(
+    value: float | None, control_value: float | None, interval: list[float | None] | None
+) -> str:
     """Observed lift over control and the posterior lift interval; control is the baseline.
 
-    The point lift is left out where control's value is 0 and a ratio means nothing.
+    The point lift is left out where control's value is 0 (or unknown) and a ratio means
+    nothing; an interval the posteriors leave unbounded says so.
     """
     if interval is None:
         return "baseline"
-    bounds = f"[{_signed_percent(interval[0])}, {_signed_percent(interval[1])}]"
-    if control_value == 0:
+    bounds = interval_text(interval, _signed_percent)
+    if not control_value or value is None:
         return bounds
     return f"{_signed_percent(value / control_value - 1)} {bounds}"
 
@@ -124,6 +171,93 @@ def _lift(value: float, control_value: float, interval: list[float] | None) -> s
 def _control(metric: dict[str, Any]) -> dict[str, Any]:
     """Control: the variant without a lift interval (documents list it first)."""
     return next(v for v in metric["variants"] if "lift_interval" not in v)
+
+
+def _measured_rows(metric: dict[str, Any]) -> list[list[str]]:
+    """Continuous and ratio rows: the variant's measures, posterior interval, P(best), lift."""
+    control_rate = variant_measures(metric, _control(metric))[2]
+    rows = []
+    for v in metric["variants"]:
+        probability = metric["probability"].get(v["variant_key"])
+        exposed, value, rate = variant_measures(metric, v)
+        analysed = "posterior" in v
+        lift_text = _lift(rate, control_rate, v.get("lift_interval")) if analysed else ""
+        measures = [str(exposed), _number(value), optional_number(rate, _number)]
+        if metric["kind"] == "ratio":
+            measures.insert(2, _number(v["denominator"]))
+        rows.append(
+            [
+                v["variant_key"],
+                *measures,
+                interval_text(v.get("credible_interval"), _number),
+                optional_number(probability, "{:.3f}".format),
+                lift_text,
+            ]
+        )
+    return rows
+
+
+def _comparison_rows(metric: dict[str, Any]) -> list[list[str]]:
+    """Per treatment: P(beats control), the fixed-horizon test, the always-valid test."""
+    scale = _points if metric["kind"] == "funnel" else _number
+    rows = []
+    for v in metric["variants"]:
+        block = metric.get("frequentist", {}).get(v["variant_key"])
+        if block is None:
+            continue
+        beats = optional_number(v.get("probability_beats_control"), "{:.3f}".format)
+        if "reason" in block:
+            untestable = f"not testable: {block['reason']}"
+            blanks = [""] * (len(COMPARISON_HEADERS) - 3)
+            rows.append([v["variant_key"], beats, untestable, *blanks])
+            continue
+        _, always_valid = p_values(metric, v["variant_key"])
+        sequential = block["sequential"]
+        rows.append(
+            [
+                v["variant_key"],
+                beats,
+                f"{optional_number(block['effect'], scale)} {interval_text(block['ci'], scale)}",
+                f"{optional_number(block['relative_effect'], _signed_percent)} "
+                f"{interval_text(block['relative_ci'], _signed_percent)}",
+                optional_number(block["p_value"], _number),
+                optional_number(block["holm_p_value"], _number),
+                always_valid,
+                interval_text(sequential["confidence_sequence"], scale),
+                optional_number(sequential["e_bh_adjusted"], _number),
+            ]
+        )
+    return rows
+
+
+def _notes(metric: dict[str, Any]) -> list[str]:
+    """What shaped the numbers: a stated prior, winsorisation, the dispersion test."""
+    notes = []
+    if metric.get("prior"):
+        prior = metric["prior"]
+        notes.append(
+            f"informative prior: {prior['weight']:g} subjects' worth at a mean of "
+            f"{prior['mean']:g} per subject"
+        )
+    winsorisation = metric.get("winsorisation")
+    if winsorisation:
+        notes.append(
+            f"values capped at the {winsorisation['percentile']:g}th percentile "
+            f"({optional_number(winsorisation['cap'], _number)}): "
+            f"{winsorisation['capped_subjects']} subjects capped"
+        )
+    dispersion = metric.get("dispersion")
+    if dispersion and "phi" in dispersion:
+        widened = (
+            f"posteriors and the rate test widened {dispersion['widening']:.3g}×"
+            if dispersion["overdispersed"]
+            else "Poisson model kept"
+        )
+        notes.append(
+            f"dispersion of per-subject counts φ = {dispersion['phi']:.3g} "
+            f"(p = {dispersion['p_value']:.3g}): {widened}"
+        )
+    return notes
 
 
 def _funnel_rows(metric: dict[str, Any]) -> list[list[str]]:
@@ -172,23 +306,75 @@ def _trend_rows(metric: dict[str, Any]) -> list[list[str]]:
 
 
 def _section(metric: dict[str, Any]) -> _Section:
-    if metric["kind"] == "funnel":
-        headers, rows, note = FUNNEL_HEADERS, _funnel_rows(metric), None
+    notes = _notes(metric)
+    kind = metric["kind"]
+    if kind == "funnel":
+        headers, rows = FUNNEL_HEADERS, _funnel_rows(metric)
         subtitle = "funnel: " + " → ".join(metric["steps"])
-    elif metric["kind"] == "trend":
-        headers, rows, note = TREND_HEADERS, _trend_rows(metric), TREND_NOTE
+    elif kind == "trend":
+        headers, rows = TREND_HEADERS, _trend_rows(metric)
         subtitle = f"trend: {metric['event']} ({metric.get('math', 'total')})"
+        notes.insert(0, TREND_NOTE)
+    elif kind == "continuous":
+        headers, rows = CONTINUOUS_HEADERS, _measured_rows(metric)
+        subtitle = f"continuous: {metric['property']} of {metric['event']} per exposed subject"
+    elif kind == "ratio":
+        headers, rows = RATIO_HEADERS, _measured_rows(metric)
+        subtitle = f"ratio: {metric['numerator']} / {metric['denominator']}"
     else:
-        raise ValueError(f"no report layout for metric kind {metric['kind']!r}")
+        raise ValueError(f"no report layout for metric kind {kind!r}")
     return _Section(
         title=metric["metric_key"],
         subtitle=subtitle,
         headers=headers,
         rows=rows,
-        note=note,
+        notes=notes,
         verdict=verdict(metric),
         significant=bool(metric["significant"]),
-        plots=metric_plots(metric),
+        plots=[] if "reason" in metric else metric_plots(metric),
+        comparisons=_comparison_rows(metric),
+    )
+
+
+WEB_COUNTER_HEADERS = [
+    "Variant",
+    "Impressions",
+    "CTA clicks",
+    "Form starts",
+    "Form submits",
+    "Conversions",
+    "Unique sessions",
+    "Conversion rate",
+    "Conversion value",
+]
+
+
+def _web_counters_section(counters: dict[str, dict[str, Any]]) -> _Section:
+    """The classic web counters as one more table: counts, no verdict of their own."""
+    rows = [
+        [
+            variant,
+            *(
+                f"{c[name]:,}"
+                for name in ("impressions", "cta_clicks", "form_starts", "form_submits")
+            ),
+            f"{c['conversions']:,}",
+            f"{c['unique_sessions']:,}",
+            "n/a" if c["conversion_rate"] is None else f"{c['conversion_rate']:.2%}",
+            f"{c['conversion_value_total']:,.2f}",
+        ]
+        for variant, c in counters.items()
+    ]
+    return _Section(
+        title="Web counters",
+        subtitle="counts over the exposed subjects; conversion rate = conversions / impressions",
+        headers=WEB_COUNTER_HEADERS,
+        rows=rows,
+        notes=[],
+        verdict="",
+        significant=False,
+        plots=[],
+        comparisons=[],
     )
 
 
@@ -205,6 +391,11 @@ def _facts(document: dict[str, Any]) -> list[tuple[str, str]]:
         ("Timezone", document["timezone"]),
         ("Exposures", ", ".join(f"{k} {n}" for k, n in document["exposures"].items())),
         ("Excluded", excluded or "none"),
+        *(
+            [("Sample ratio", sample_ratio_text(document["sample_ratio_mismatch"]))]
+            if "sample_ratio_mismatch" in document
+            else []
+        ),
     ]
 
 
@@ -212,28 +403,41 @@ def _markdown_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _markdown_table(
+    headers: list[str], rows: list[list[str]], numbers_only: bool = True
+) -> list[str]:
+    """A table whose first column is catalog text (escaped); the others are numbers,
+    escaped too unless `numbers_only` (a reason in a cell can quote catalog text)."""
+    lines = [_markdown_row(headers), _markdown_row(["---"] + ["---:"] * (len(headers) - 1))]
+    for first, *cells in rows:
+        cells = cells if numbers_only else [escape_markdown(c) for c in cells]
+        lines.append(_markdown_row([escape_markdown(first), *cells]))
+    return lines
+
+
 def _markdown(title: str, facts: list[tuple[str, str]], sections: list[_Section]) -> str:
     lines = [f"# {escape_markdown(title)}", ""]
     lines += [f"- **{label}:** {escape_markdown(value)}" for label, value in facts]
     for s in sections:
         lines += ["", f"## {escape_markdown(s.title)}", "", f"*{escape_markdown(s.subtitle)}*", ""]
-        lines.append(_markdown_row(s.headers))
-        lines.append(_markdown_row(["---"] + ["---:"] * (len(s.headers) - 1)))
-        lines += [_markdown_row([escape_markdown(row[0]), *row[1:]]) for row in s.rows]
-        if s.note:
-            lines += ["", f"*{escape_markdown(s.note)}*"]
-        lines += ["", f"**Verdict:** {escape_markdown(s.verdict)}"]
+        lines += _markdown_table(s.headers, s.rows)
+        for note in s.notes:
+            lines += ["", f"*{escape_markdown(note)}*"]
+        if s.verdict:
+            lines += ["", f"**Verdict:** {escape_markdown(s.verdict)}"]
+        if s.comparisons:
+            lines += ["", *_markdown_table(COMPARISON_HEADERS, s.comparisons, numbers_only=False)]
         for plot in s.plots:
             lines += ["", markdown_image(plot.png, plot.alt)]
     return "\n".join(lines) + "\n"
 
 
-def _html_table(section: _Section) -> list[str]:
+def _html_table(headers: list[str], rows: list[list[str]]) -> list[str]:
     e = html.escape
-    lines = ["<table>", "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in section.headers)]
+    lines = ["<table>", "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers)]
     lines.append("</tr></thead>")
     lines.append("<tbody>")
-    for row in section.rows:
+    for row in rows:
         first, *numbers = row
         cells = f'<th scope="row">{e(first)}</th>' + "".join(
             f'<td class="number">{e(c)}</td>' for c in numbers
@@ -263,11 +467,13 @@ def _html(title: str, facts: list[tuple[str, str]], sections: list[_Section]) ->
     ]
     for s in sections:
         lines += ["<section>", f"<h2>{e(s.title)}</h2>", f'<p class="kind">{e(s.subtitle)}</p>']
-        lines += _html_table(s)
-        if s.note:
-            lines.append(f'<p class="note">{e(s.note)}</p>')
+        lines += _html_table(s.headers, s.rows)
+        lines += [f'<p class="note">{e(note)}</p>' for note in s.notes]
         css_class = "verdict significant" if s.significant else "verdict"
-        lines.append(f'<p class="{css_class}"><strong>Verdict:</strong> {e(s.verdict)}</p>')
+        if s.verdict:
+            lines.append(f'<p class="{css_class}"><strong>Verdict:</strong> {e(s.verdict)}</p>')
+        if s.comparisons:
+            lines += _html_table(COMPARISON_HEADERS, s.comparisons)
         lines += [f'<img alt="{e(p.alt)}" src="{png_data_uri(p.png)}">' for p in s.plots]
         lines.append("</section>")
     lines += ["</body>", "</html>"]
@@ -281,4 +487,6 @@ def render_report(document: dict[str, Any], fmt: Format) -> str:
         raise ValueError(f"unknown report format {fmt!r} (md or html)")
     title = f"Experiment report: {document['experiment_key']}"
     sections = [_section(m) for m in document["metrics"]]
+    if document.get("web_counters"):
+        sections.append(_web_counters_section(document["web_counters"]))
     return renderers[fmt](title, _facts(document), sections)

@@ -7,6 +7,7 @@ live in small modules that share this one result type and these conventions:
 - `exp_pipeline.stats.proportions`: two-proportion z-test (binary metrics);
 - `exp_pipeline.stats.means`: Welch t-test from per-variant summaries (continuous);
 - `exp_pipeline.stats.ratios`: delta-method z-test of sum(x) / sum(y) (ratio metrics);
+- `exp_pipeline.stats.rates`: (quasi-)Poisson z-test of events per subject (trends);
 - `exp_pipeline.stats.multiple_testing`: Holm adjustment across secondary metrics;
 - `exp_pipeline.stats.winsorisation`: percentile caps applied before summarising.
 
@@ -16,12 +17,12 @@ Conventions, the same for every test:
   control − 1. A positive value always means "treatment is higher".
 - The p-value is two-sided and tests effect = 0; the confidence intervals are two-sided
   at `level` (0.95 by default) and are Wald intervals: estimate ± critical value × SE.
-- The relative interval comes from the delta method. For proportions it is built on the
-  log of the ratio and exponentiated, so it is asymmetric and never goes below −100%
-  (proportions are positive, and the log scale is where the ratio is close to normal).
-  For means and ratio metrics, whose values can be zero or negative (refunds), it is the
-  linear delta method on the ratio itself, symmetric around the relative effect. Each
-  result names its choice in `relative_method`.
+- The relative interval comes from the delta method. For proportions and rates it is
+  built on the log of the ratio and exponentiated, so it is asymmetric and never goes
+  below −100% (proportions and event rates are positive, and the log scale is where the
+  ratio is close to normal). For means and ratio metrics, whose values can be zero or
+  negative (refunds), it is the linear delta method on the ratio itself, symmetric
+  around the relative effect. Each result names its choice in `relative_method`.
 - Quantities that the data cannot define are NaN, never an invented number: the relative
   lift when the control value is 0, every interval and statistic when no variation at
   all was observed (all subjects converted, or every value identical). Inputs that cannot
@@ -199,18 +200,26 @@ def difference_result(
     *,
     df: float | None,
     level: float,
+    null_standard_error: float | None = None,
+    log_relative: bool = False,
 ) -> FrequentistResult:
     """The result for a difference of two independent estimates with known variances.
 
-    Shared by Welch (t with `df`) and the delta-method ratio test (normal, `df` None):
-    Wald interval on the difference, linear delta-method interval on the relative lift.
+    Shared by every test: Welch (t with `df`), the delta-method ratio test (normal, `df`
+    None), proportions and (quasi-)Poisson rates. The interval of the difference is Wald
+    with the unpooled variances. The statistic divides by `null_standard_error`, the SE
+    under the null hypothesis where it differs (one pooled proportion or rate), else by
+    the unpooled SE; NaN when that is 0. The relative interval is the linear delta method,
+    or with `log_relative` the delta method on the log ratio (positive rates only).
     """
     effect = treatment_value - control_value
     standard_error = math.sqrt(control_variance + treatment_variance)
-    statistic = effect / standard_error if standard_error > 0 else math.nan
+    divisor = standard_error if null_standard_error is None else null_standard_error
+    statistic = effect / divisor if divisor > 0 else math.nan
     critical = normal_critical(level) if df is None else student_critical(level, df)
     ci_low, ci_high = wald_interval(effect, standard_error, critical)
-    relative_low, relative_high = linear_relative_interval(
+    relative_interval = log_relative_interval if log_relative else linear_relative_interval
+    relative_low, relative_high = relative_interval(
         control_value, treatment_value, control_variance, treatment_variance, critical
     )
     return FrequentistResult(
@@ -224,7 +233,7 @@ def difference_result(
         relative_effect=ratio_of(treatment_value, control_value) - 1,
         relative_ci_low=relative_low,
         relative_ci_high=relative_high,
-        relative_method=RELATIVE_LINEAR_DELTA,
+        relative_method=RELATIVE_LOG_DELTA if log_relative else RELATIVE_LINEAR_DELTA,
         statistic=statistic,
         p_value=normal_p_value(statistic) if df is None else student_p_value(statistic, df),
         df=df,

@@ -8,7 +8,9 @@ closed form: X·b ~ Gamma(a, 1), and a ratio of independent unit-rate Gammas is 
 so (X_t·b_t) / (X_c·b_c) ~ BetaPrime(a_t, a_c). A ratio of Betas has no usable closed
 form, so its distribution function P(X_t / X_c ≤ r) = ∫ f_c(y) F_t(r·y) dy is integrated
 by quadrature and inverted by Brent's method on log r (uniform relative precision whether
-the ratio is 1e-4 or 1e4). Both are deterministic.
+the ratio is 1e-4 or 1e4). Both are deterministic. Normal posteriors (continuous and
+ratio metrics) have the ratio's quantiles in closed form (Fieller's roots, see
+`normal_posterior`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 
 from scipy import optimize, stats
 
+from exp_pipeline.stats.normal_posterior import NormalPosterior, normal_lift_interval
 from exp_pipeline.stats.posteriors import BetaPosterior, GammaPosterior, Posterior
 from exp_pipeline.stats.quadrature import (
     gauss_legendre_rule,
@@ -102,11 +105,14 @@ def lift_interval(
 ) -> tuple[float, float]:
     """Equal-tailed credible interval of X_variant / X_control − 1.
 
-    Closed form (Beta-prime) for Gamma posteriors, quadrature and root finding for Beta
+    Closed form (Beta-prime) for Gamma posteriors, Fieller's roots for Normal ones (NaN
+    when control's posterior does not clear zero), quadrature and root finding for Beta
     posteriors; the two must be of the same family, since a lift across a conversion rate
     and an event rate means nothing.
     """
     tail = _tail(level)
+    if isinstance(variant, NormalPosterior) and isinstance(control, NormalPosterior):
+        return normal_lift_interval(variant, control, tail)
     if isinstance(variant, GammaPosterior) and isinstance(control, GammaPosterior):
         scale = control.rate / variant.rate
         lower, upper = stats.betaprime.ppf([tail, 1 - tail], variant.shape, control.shape)
@@ -116,6 +122,6 @@ def lift_interval(
         # expm1 keeps the digits of lifts near 0, which exp(u) − 1 would round away.
         return math.expm1(ratio.log_ppf(tail)), math.expm1(ratio.log_ppf(1 - tail))
     raise ValueError(
-        f"lift needs two Beta or two Gamma posteriors, got {type(variant).__name__} "
-        f"and {type(control).__name__}"
+        f"lift needs two Beta or two Gamma posteriors (or two Normal ones), got "
+        f"{type(variant).__name__} and {type(control).__name__}"
     )

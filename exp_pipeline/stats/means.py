@@ -59,8 +59,24 @@ class MeanSummary:
             raise StatsInputError("values must all be finite (no NaN or infinity)")
         return cls(n=array.size, mean=float(array.mean()), variance=float(array.var(ddof=1)))
 
+    @classmethod
+    def from_sums(
+        cls, n: float, total: float, total_squares: float, variant: str = "variant"
+    ) -> MeanSummary:
+        """Summary from the sufficient statistics n, Σy and Σy² a warehouse query returns.
 
-def _checked(summary: MeanSummary, variant: str) -> tuple[float, float, float]:
+        s² = (Σy² − n ȳ²) / (n − 1), clipped at 0 against rounding. The subtraction costs
+        about log10(1 + ȳ²/s²) digits: nothing that matters for metrics whose spread is
+        not tiny against their mean, which is what revenue-like metrics look like.
+        """
+        n = check_subjects(n, f"{variant} n", minimum=2)
+        total = check_real(total, f"{variant} sum")
+        total_squares = check_real(total_squares, f"{variant} sum of squares")
+        mean = total / n
+        return cls(n=n, mean=mean, variance=max(total_squares - n * mean**2, 0.0) / (n - 1))
+
+
+def checked_summary(summary: MeanSummary, variant: str) -> tuple[float, float, float]:
     """Validated (n, mean, variance) of one variant."""
     if not isinstance(summary, MeanSummary):
         raise StatsInputError(f"{variant} must be a MeanSummary, got {summary!r}")
@@ -91,7 +107,7 @@ def welch_t_test(
     lift is NaN when the control mean is 0.
     """
     level = check_level(level)
-    n_c, mean_c, var_c = _checked(control, "control")
-    n_t, mean_t, var_t = _checked(treatment, "treatment")
+    n_c, mean_c, var_c = checked_summary(control, "control")
+    n_t, mean_t, var_t = checked_summary(treatment, "treatment")
     df = welch_degrees_of_freedom(n_c, var_c, n_t, var_t)
     return difference_result(WELCH_T, mean_c, mean_t, var_c / n_c, var_t / n_t, df=df, level=level)

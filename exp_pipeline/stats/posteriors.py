@@ -12,6 +12,9 @@ calculations so numbers agree with what analysts see there):
   exposure is missing or zero the ratio means nothing and the rate is 1 (the
   architecture's "1 when there are none"), i.e. the raw counts are compared as they are.
 
+These flat defaults give the reference results; an informative `priors.Prior` stated in
+the catalog replaces them (its Beta, or its Gamma on events per exposed subject).
+
 Densities and the Gamma distribution function come from `distribution_functions`, which
 stay accurate for parameters in the millions; the rest are `scipy.special`'s incomplete
 beta and gamma functions and their inverses, called directly because the integrators
@@ -36,7 +39,8 @@ from exp_pipeline.stats.distribution_functions import (
     gamma_log_pdf,
     gamma_sf,
 )
-from exp_pipeline.stats.inputs import FunnelCounts, TrendCounts
+from exp_pipeline.stats.inputs import FunnelCounts, StatsInputError, TrendCounts
+from exp_pipeline.stats.priors import Prior
 
 PRIOR_SUCCESSES = 1.0
 PRIOR_FAILURES = 1.0
@@ -137,11 +141,10 @@ class GammaPosterior:
         return self.shape / self.rate
 
 
-def funnel_posterior(counts: FunnelCounts) -> BetaPosterior:
-    """Beta(1 + successes, 1 + failures) for one variant's funnel."""
-    return BetaPosterior(
-        alpha=PRIOR_SUCCESSES + counts.successes, beta=PRIOR_FAILURES + counts.failures
-    )
+def funnel_posterior(counts: FunnelCounts, prior: Prior | None = None) -> BetaPosterior:
+    """Beta(1 + successes, 1 + failures) for one variant's funnel, or from `prior`'s Beta."""
+    alpha, beta = (PRIOR_SUCCESSES, PRIOR_FAILURES) if prior is None else prior.beta()
+    return BetaPosterior(alpha=alpha + counts.successes, beta=beta + counts.failures)
 
 
 def relative_exposure(exposure: float | None, control_exposure: float | None) -> float:
@@ -155,9 +158,31 @@ def relative_exposure(exposure: float | None, control_exposure: float | None) ->
     return exposure / control_exposure
 
 
-def trend_posteriors(counts: Mapping[str, TrendCounts], control: str) -> dict[str, GammaPosterior]:
-    """Gamma(1 + count, relative exposure) per variant, in the order of `counts`."""
+def trend_posteriors(
+    counts: Mapping[str, TrendCounts], control: str, prior: Prior | None = None
+) -> dict[str, GammaPosterior]:
+    """Gamma(1 + count, relative exposure) per variant, in the order of `counts`.
+
+    With a `prior` Gamma(a, b) on events per exposed subject, a variant with n subjects
+    has Gamma(a + count, b + n) on that scale, i.e. Gamma(a + count, (b + n) / n_control)
+    per control-sized audience, the scale every trend posterior is reported on. Only
+    measured exposures can be combined with a per-subject prior, so it needs them all.
+    """
     control_exposure = counts[control].exposure
+    if prior is not None:
+        unexposed = [key for key, variant in counts.items() if not variant.exposure]
+        if unexposed:
+            raise StatsInputError(
+                f"a trend prior is stated per exposed subject, but variants {unexposed} "
+                "have no measured exposure"
+            )
+        shape, rate = prior.gamma()
+        return {
+            key: GammaPosterior(
+                shape=shape + variant.count, rate=(rate + variant.exposure) / control_exposure
+            )
+            for key, variant in counts.items()
+        }
     return {
         key: GammaPosterior(
             shape=PRIOR_COUNT + variant.count,

@@ -21,15 +21,10 @@ from numbers import Real
 
 from exp_pipeline.stats.frequentist import (
     CONFIDENCE_LEVEL,
-    RELATIVE_LOG_DELTA,
     FrequentistResult,
     check_level,
     check_subjects,
-    log_relative_interval,
-    normal_critical,
-    normal_p_value,
-    ratio_of,
-    wald_interval,
+    difference_result,
 )
 from exp_pipeline.stats.inputs import StatsInputError, check_count
 
@@ -66,33 +61,15 @@ def two_proportion_z_test(
     x_c, n_c = _proportion_counts(control_conversions, control_subjects, "control")
     x_t, n_t = _proportion_counts(treatment_conversions, treatment_subjects, "treatment")
     p_c, p_t = x_c / n_c, x_t / n_t
-    effect = p_t - p_c
-
     pooled = (x_c + x_t) / (n_c + n_t)
-    pooled_se = math.sqrt(pooled * (1 - pooled) * (1 / n_c + 1 / n_t))
-    statistic = effect / pooled_se if pooled_se > 0 else math.nan
-
-    var_c, var_t = p_c * (1 - p_c) / n_c, p_t * (1 - p_t) / n_t
-    standard_error = math.sqrt(var_c + var_t)
-    critical = normal_critical(level)
-    ci_low, ci_high = wald_interval(effect, standard_error, critical)
-    relative_low, relative_high = log_relative_interval(p_c, p_t, var_c, var_t, critical)
-    relative = ratio_of(p_t, p_c) - 1
-
-    return FrequentistResult(
-        method=TWO_PROPORTION_Z,
-        control_value=p_c,
-        treatment_value=p_t,
-        effect=effect,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        standard_error=standard_error,
-        relative_effect=relative,
-        relative_ci_low=relative_low,
-        relative_ci_high=relative_high,
-        relative_method=RELATIVE_LOG_DELTA,
-        statistic=statistic,
-        p_value=normal_p_value(statistic),
+    return difference_result(
+        TWO_PROPORTION_Z,
+        p_c,
+        p_t,
+        p_c * (1 - p_c) / n_c,
+        p_t * (1 - p_t) / n_t,
         df=None,
+        null_standard_error=math.sqrt(pooled * (1 - pooled) * (1 / n_c + 1 / n_t)),
         level=level,
+        log_relative=True,
     )

@@ -4,17 +4,18 @@ The rules are PostHog's, as the architecture's "Statistical conventions" state t
 are checked in this order so the reason given is the most basic one that applies:
 
 1. `not_enough_exposure`: some variant has fewer than 100 exposed subjects (funnel: at
-   the first step; trend: with a `$feature_flag_called` event). With few subjects the
-   allocation itself is noisy and any probability is premature.
+   the first step; trend: with a `$feature_flag_called` event; continuous and ratio:
+   exposed). With few subjects the allocation itself is noisy and any probability is
+   premature.
 2. `low_win_probability`: no variant is best with probability 0.9 or more.
 3. `high_loss` (funnels only): the expected loss of the most probable winner exceeds
    0.01, i.e. choosing it could still cost more than one point of conversion rate.
-   Trends have no loss threshold because their loss is in the metric's own units,
-   which no single constant fits. In practice a funnel hardly ever gets here: with at
-   least 100 subjects per variant no posterior is wider than a standard deviation of
-   0.05, and a 0.9 win probability then leaves about 0.003 of expected loss at most (the
-   largest found over two- and three-variant funnels of 100 to 300 subjects). The check
-   stays because the architecture and PostHog define it.
+   Trends, continuous and ratio metrics have no loss threshold because their loss is in
+   the metric's own units, which no single constant fits. In practice a funnel hardly
+   ever gets here: with at least 100 subjects per variant no posterior is wider than a
+   standard deviation of 0.05, and a 0.9 win probability then leaves about 0.003 of
+   expected loss at most (the largest found over two- and three-variant funnels of 100
+   to 300 subjects). The check stays because the architecture and PostHog define it.
 4. `significant` otherwise.
 """
 
@@ -29,6 +30,8 @@ class MetricKind(StrEnum):
 
     FUNNEL = "funnel"
     TREND = "trend"
+    CONTINUOUS = "continuous"
+    RATIO = "ratio"
 
 
 class SignificanceCode(StrEnum):

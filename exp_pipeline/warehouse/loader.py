@@ -75,7 +75,13 @@ WITH good AS (
            coalesce(properties ->> '$."$session_id"', properties ->> '$.session_id')
                AS session_id,
            lower(coalesce(properties ->> '$."$dnt"', properties ->> '$.dnt', ''))
-               IN ('1', 'true') AS is_dnt
+               IN ('1', 'true') AS is_dnt,
+           -- A QA override: `$feature_flag_forced` true, or a `force_experiment` marker
+           -- (true, or the name(s) of the experiments forced).
+           lower(coalesce(properties ->> '$."$feature_flag_forced"', ''))
+               IN ('1', 'true')
+           OR lower(coalesce(properties ->> '$.force_experiment', ''))
+               NOT IN ('', '0', 'false', '[]') AS is_forced
     FROM good
 )
 SELECT *, coalesce(regexp_matches(user_agent, ?, 'i'), false) AS is_bot
@@ -135,14 +141,15 @@ FROM new_events f
 _INSERT_FLAGS_SQL = r"""
 INSERT INTO flag_assignments
 SELECT f.event_uid, f.distinct_id, f.ts, substr(j.key, 10), j.value ->> '$', 'property',
-       f.event, f.is_bot, f.is_dnt
+       f.event, f.is_bot, f.is_dnt, f.is_forced
 FROM new_events f, json_each(f.properties) j
 WHERE f.properties::VARCHAR LIKE '%"$feature/%'
   AND starts_with(j.key, '$feature/') AND length(j.key) > 9 AND j.type <> 'NULL'
   AND (j.value ->> '$') <> ''
 UNION ALL
 SELECT event_uid, distinct_id, ts, properties ->> '$."$feature_flag"',
-       properties ->> '$."$feature_flag_response"', 'flag_called', event, is_bot, is_dnt
+       properties ->> '$."$feature_flag_response"', 'flag_called', event, is_bot, is_dnt,
+       is_forced
 FROM new_events
 WHERE event = '$feature_flag_called'
   AND nullif(properties ->> '$."$feature_flag"', '') IS NOT NULL

@@ -41,9 +41,13 @@ DDL = [
         source       VARCHAR NOT NULL,   -- 'property' ($feature/<flag>) | 'flag_called'
         event        VARCHAR NOT NULL,
         is_bot       BOOLEAN NOT NULL,
-        is_dnt       BOOLEAN NOT NULL
+        is_dnt       BOOLEAN NOT NULL,
+        -- a QA override ($feature_flag_forced / force_experiment): never analysed
+        forced       BOOLEAN NOT NULL DEFAULT false
     )
     """,
+    # Warehouses created before the column existed get it, false for their rows.
+    "ALTER TABLE flag_assignments ADD COLUMN IF NOT EXISTS forced BOOLEAN DEFAULT false",
     """
     CREATE TABLE IF NOT EXISTS quarantine (
         file_sha256    VARCHAR NOT NULL,

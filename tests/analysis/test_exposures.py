@@ -60,6 +60,7 @@ def test_every_subject_lands_in_exactly_one_bucket(
 
     assert summary.exposures == {"control": 1, "test": 1}
     assert summary.excluded == {
+        "forced": 0,
         "unknown_variant": 1,
         "multiple_variants": 1,
         "out_of_window": 1,
@@ -131,3 +132,37 @@ def test_window_with_z_start_and_naive_end_under_a_non_utc_project_timezone(
     assert experiment.end_utc.isoformat() == "2020-01-06T00:00:00+00:00"
     assert summary.exposures == {"control": 2, "test": 0}
     assert summary.excluded["out_of_window"] == 2
+
+
+def test_forced_qa_subjects_are_excluded_and_counted(
+    analysed: Analysed, warehouse: duckdb.DuckDBPyConnection
+) -> None:
+    """A QA override is served a variant but never randomly assigned: excluded as `forced`
+    before any other reason, and its events never reach the analysis."""
+    flag = "qa-flag"
+    catalog = {
+        "experiments": [
+            {
+                "key": "qa",
+                "name": "QA",
+                "feature_flag_key": flag,
+                "start_date": "2026-11-01T00:00:00Z",
+                "end_date": "2026-11-10T00:00:00Z",
+                "metrics": [{"key": "views", "kind": "trend", "event": "$pageview"}],
+            }
+        ]
+    }
+    when = "2026-11-02T10:00:00Z"
+    events = [
+        event("$pageview", "u1", when, flag=flag, variant="test"),
+        event(
+            "$pageview", "qa1", when, flag=flag, variant="test", **{"$feature_flag_forced": True}
+        ),
+        event("$pageview", "qa1", "2026-11-02T11:00:00Z", flag=flag, variant="control"),
+        event("$pageview", "qa2", when, flag=flag, variant="control", force_experiment="qa"),
+    ]
+    summary = build_exposures(warehouse, analysed(catalog, events))
+    assert summary.exposures == {"control": 0, "test": 1}
+    assert summary.excluded["forced"] == 2
+    assert summary.excluded["multiple_variants"] == 0
+    assert summary.flagged == 3

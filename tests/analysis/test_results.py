@@ -56,6 +56,7 @@ def test_funnel_reference_verdict(analysed: Analysed, warehouse: duckdb.DuckDBPy
 
     assert document["exposures"] == {"control": 2, "test": 3}
     assert document["excluded"] == {
+        "forced": 0,
         "unknown_variant": 0,
         "multiple_variants": 0,
         "out_of_window": 1,

@@ -216,8 +216,8 @@ def test_a_commonmark_renderer_shows_hostile_names_as_text(hostile: dict) -> Non
 def test_unknown_formats_and_metric_kinds_are_refused(document: dict) -> None:
     with pytest.raises(ValueError, match="unknown report format 'pdf'"):
         render_report(document, "pdf")  # type: ignore[arg-type]
-    document["metrics"][0]["kind"] = "continuous"
-    with pytest.raises(ValueError, match="no report layout for metric kind 'continuous'"):
+    document["metrics"][0]["kind"] = "survival"
+    with pytest.raises(ValueError, match="no report layout for metric kind 'survival'"):
         render_report(document, "md")
 
 
@@ -227,3 +227,47 @@ def test_the_point_lift_is_left_out_when_control_has_none() -> None:
     control, test = markdown_table(md, "signup")
     low, high = funnel["variants"][1]["lift_interval"]
     assert (control[-1], test[-1]) == ("baseline", f"[{signed(low)}, {signed(high)}]")
+
+
+def test_web_counters_are_a_table_in_both_formats() -> None:
+    document = experiment(
+        "landing",
+        [
+            funnel_metric(
+                "conversion", ["impression", "conversion"], {"control": [10, 3], "test": [10, 4]}
+            )
+        ],
+        {"control": 10, "test": 10},
+    )
+    counter = {
+        "exposed": 10,
+        "impressions": 1200,
+        "cta_clicks": 30,
+        "form_starts": 12,
+        "form_submits": 6,
+        "conversions": 3,
+        "unique_sessions": 15,
+        "conversion_value_total": 1234.5,
+        "conversion_rate": 0.0025,
+    }
+    document["web_counters"] = {
+        "control": counter,
+        "test": {**counter, "impressions": 0, "conversion_rate": None},
+    }
+    markdown = render_report(document, "md")
+    assert "## Web counters" in markdown
+    assert "| control | 1,200 | 30 | 12 | 6 | 3 | 15 | 0.25% | 1,234.50 |" in markdown
+    assert "| test | 0 | 30 | 12 | 6 | 3 | 15 | n/a | 1,234.50 |" in markdown
+    page = render_report(document, "html")
+    assert "<h2>Web counters</h2>" in page
+    assert '<td class="number">1,234.50</td>' in page
+    without = experiment(
+        "landing",
+        [
+            funnel_metric(
+                "conversion", ["impression", "conversion"], {"control": [10, 3], "test": [10, 4]}
+            )
+        ],
+        {"control": 10, "test": 10},
+    )
+    assert "Web counters" not in render_report({**without, "web_counters": {}}, "md")

@@ -1,8 +1,10 @@
-"""Holm adjustment: hand-computed examples, the step-down rule written out, properties.
+"""Holm and e-BH adjustments: hand-computed examples, the rules written out, properties.
 
 scipy's `false_discovery_control` is Benjamini–Hochberg, not Holm, so the independent
 check is (1) adjusted values computed by hand and (2) Holm's original step-down rejection
 rule implemented here from its definition, which must agree with "adjusted p ≤ alpha".
+e-BH likewise: Wang and Ramdas's rejection rule (the k* largest e-values, k* the largest
+k with e₍ₖ₎ ≥ m / (alpha k)) written out here must agree with "adjusted ≤ alpha".
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 
 from exp_pipeline.stats.inputs import StatsInputError
-from exp_pipeline.stats.multiple_testing import holm_adjust
+from exp_pipeline.stats.multiple_testing import e_bh_adjust, holm_adjust
 
 
 def _holm_step_down_rejections(p_values: list[float], alpha: float) -> list[bool]:
@@ -84,3 +86,41 @@ def test_family_wise_error_rate_stays_under_alpha_for_null_families() -> None:
 def test_values_that_are_not_p_values_are_refused(bad: object) -> None:
     with pytest.raises(StatsInputError, match="p-value 1 must"):
         holm_adjust([0.01, bad])  # type: ignore[list-item]
+
+
+def _e_bh_rejections(e_values: list[float], alpha: float) -> list[bool]:
+    """Wang and Ramdas (2022): reject the k* largest e-values."""
+    m = len(e_values)
+    ranked = sorted(range(m), key=lambda i: -e_values[i])
+    k_star = max(
+        (k for k in range(1, m + 1) if e_values[ranked[k - 1]] >= m / (alpha * k)), default=0
+    )
+    rejected = [False] * m
+    for index in ranked[:k_star]:
+        rejected[index] = True
+    return rejected
+
+
+def test_e_bh_hand_computed_example() -> None:
+    # m = 4: sorted e-values 80, 50, 10, 0.5 give m / (k e) = 0.05, 0.04, 0.1333, 2; the
+    # running minimum from the bottom up is 0.04, 0.04, 0.1333, 1 (capped).
+    adjusted = e_bh_adjust([10.0, 80.0, 0.5, 50.0])
+    assert adjusted == pytest.approx([4 / 30, 0.04, 1.0, 0.04])
+    assert e_bh_adjust([]) == []
+    assert e_bh_adjust([math.inf, 0.0]) == [0.0, 1.0]
+
+
+def test_e_bh_agrees_with_its_rejection_rule_on_seeded_families() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        m = int(rng.integers(1, 12))
+        e_values = np.exp(rng.normal(1.0, 2.5, m)).tolist()
+        adjusted = e_bh_adjust(e_values)
+        for alpha in (0.01, 0.05, 0.1, 0.2):
+            assert [a <= alpha for a in adjusted] == _e_bh_rejections(e_values, alpha)
+
+
+@pytest.mark.parametrize("bad", [math.nan, -1.0, True, "2"])
+def test_values_that_are_not_e_values_are_refused(bad: object) -> None:
+    with pytest.raises(StatsInputError, match="e-value 1 must"):
+        e_bh_adjust([3.0, bad])  # type: ignore[list-item]

@@ -7,10 +7,13 @@ one row (event, flag), with the variant as text and the event's bot/DNT flags co
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
+from exp_pipeline.warehouse.connection import open_warehouse
 from tests.warehouse.conftest import Warehouse
 
 TS = datetime(2024, 5, 1, 10, tzinfo=UTC)
@@ -156,6 +159,58 @@ def test_bot_and_dnt_flags_are_copied(wh: Warehouse) -> None:
         ("u1", True, False),
         ("u2", False, True),
     ]
+
+
+@pytest.mark.parametrize(
+    ("marker", "forced"),
+    [
+        ({"$feature_flag_forced": True}, True),
+        ({"$feature_flag_forced": "true"}, True),
+        ({"$feature_flag_forced": 1}, True),
+        ({"force_experiment": "exp-a"}, True),
+        ({"force_experiment": ["exp-a"]}, True),
+        ({"force_experiment": True}, True),
+        ({"$feature_flag_forced": False}, False),
+        ({"force_experiment": False}, False),
+        ({"force_experiment": []}, False),
+        ({"force_experiment": None}, False),
+        ({}, False),
+    ],
+)
+def test_qa_overrides_are_marked_forced(
+    wh: Warehouse, marker: dict[str, Any], forced: bool
+) -> None:
+    """A forced (QA) signal is kept but marked, so exposure can exclude and count it."""
+    wh.load_one(
+        wh.write_jsonl(
+            "day.jsonl",
+            [called("u1", "f", "test", **marker), ev("u2", **{"$feature/f": "a"}, **marker)],
+        )
+    )
+    assert wh.query("SELECT distinct_id, forced FROM flag_assignments ORDER BY 1") == [
+        ("u1", forced),
+        ("u2", forced),
+    ]
+
+
+def test_a_warehouse_from_before_the_forced_column_gets_it(tmp_path: Path) -> None:
+    """Opening an older warehouse adds the column (false) instead of failing to load."""
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE flag_assignments (event_uid VARCHAR NOT NULL, distinct_id VARCHAR "
+            "NOT NULL, ts TIMESTAMPTZ NOT NULL, flag_key VARCHAR NOT NULL, variant VARCHAR NOT "
+            "NULL, source VARCHAR NOT NULL, event VARCHAR NOT NULL, is_bot BOOLEAN NOT NULL, "
+            "is_dnt BOOLEAN NOT NULL)"
+        )
+        con.execute(
+            "INSERT INTO flag_assignments VALUES ('e', 'u', now(), 'f', 'a', 'property', "
+            "'pageview', false, false)"
+        )
+    with open_warehouse(path) as con:
+        assert con.execute("SELECT distinct_id, forced FROM flag_assignments").fetchall() == [
+            ("u", False)
+        ]
 
 
 def test_duplicates_and_quarantined_records_give_no_signal(wh: Warehouse) -> None:

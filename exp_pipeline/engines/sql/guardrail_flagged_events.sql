@@ -1,0 +1,6 @@
+-- Flagged, analysable events of a guardrail window, with the variant they carry.
+-- Parameters: $flag, $start, $end.
+SELECT f.variant, f.event, f.distinct_id, f.event_uid
+FROM flag_assignments f
+WHERE f.flag_key = $flag AND f.source = 'property' AND NOT f.is_bot AND NOT f.is_dnt
+  AND f.ts >= $start AND f.ts <= $end

@@ -1,0 +1,2 @@
+-- Trend exposure per variant. Parameters: $key.
+SELECT variant, subjects FROM trend_exposures WHERE experiment_key = $key

@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS exposures (experiment_key STRING NOT NULL, distinct_id STRING NOT NULL, variant STRING NOT NULL, first_exposure_utc TIMESTAMP NOT NULL, first_exposure_local TIMESTAMP_NTZ NOT NULL /* wall-clock time in the experiment's zone */, exposure_source STRING NOT NULL /* 'property' | 'flag_called' */) USING parquet PARTITIONED BY (experiment_key)

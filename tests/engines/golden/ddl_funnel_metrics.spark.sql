@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS funnel_metrics (experiment_key STRING NOT NULL, metric_key STRING NOT NULL, variant STRING NOT NULL, step INT NOT NULL /* 1-based */, step_event STRING NOT NULL, subjects BIGINT NOT NULL) USING parquet PARTITIONED BY (experiment_key)

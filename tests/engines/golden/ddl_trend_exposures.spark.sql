@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS trend_exposures (experiment_key STRING NOT NULL, variant STRING NOT NULL, subjects BIGINT NOT NULL /* distinct $feature_flag_called subjects */) USING parquet PARTITIONED BY (experiment_key)

@@ -1,0 +1,1 @@
+CREATE OR REPLACE TEMPORARY VIEW analysis_events AS SELECT * FROM events WHERE NOT is_bot AND NOT is_dnt

@@ -1,0 +1,6 @@
+SELECT
+  reason,
+  subjects
+FROM exposure_exclusions
+WHERE
+  experiment_key = :key

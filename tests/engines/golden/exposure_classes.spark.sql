@@ -1,0 +1,129 @@
+WITH signals AS (
+  SELECT
+    distinct_id,
+    variant,
+    ts,
+    source,
+    is_bot,
+    is_dnt,
+    forced,
+    ts >= :start AND ts <= :end AS in_window
+  FROM flag_assignments
+  WHERE
+    flag_key = :flag
+), counted AS (
+  SELECT
+    *
+  FROM signals
+  WHERE
+    in_window AND NOT is_bot AND NOT is_dnt
+), first_touch AS (
+  SELECT
+    distinct_id,
+    ts,
+    source
+  FROM (
+    SELECT
+      distinct_id,
+      ts,
+      source,
+      ROW_NUMBER() OVER (
+        PARTITION BY distinct_id
+        ORDER BY ts NULLS LAST, source NULLS LAST, variant NULLS LAST
+      ) AS rn
+    FROM counted
+  ) AS ranked
+  WHERE
+    rn = 1
+), per_subject AS (
+  /* min <> max finds multi-variant subjects the same way on every engine. */
+  SELECT
+    distinct_id,
+    MIN(variant) AS min_variant,
+    MAX(variant) AS max_variant,
+    BOOL_OR(forced) AS forced
+  FROM counted
+  GROUP BY
+    distinct_id
+), defined AS (
+  SELECT
+    variant_key
+  FROM experiment_variants
+  WHERE
+    experiment_key = :key
+), classified AS (
+  /* A join, not `NOT IN (subquery)` inside CASE: Spark allows subqueries only in filters. */
+  SELECT
+    p.distinct_id,
+    CASE
+      WHEN p.forced
+      THEN 'forced'
+      WHEN p.min_variant <> p.max_variant
+      THEN 'multiple_variants'
+      WHEN d.variant_key IS NULL
+      THEN 'unknown_variant'
+    END AS reason, /* A QA override is never a randomly assigned subject, whatever it was served. */
+    p.min_variant AS variant,
+    f.ts AS first_ts,
+    f.source
+  FROM per_subject AS p
+  JOIN first_touch AS f
+    ON f.distinct_id = p.distinct_id
+  LEFT JOIN defined AS d
+    ON d.variant_key = p.min_variant
+), uncounted AS (
+  SELECT
+    distinct_id,
+    CASE
+      WHEN BOOL_OR(in_window AND is_bot)
+      THEN 'bot'
+      WHEN BOOL_OR(in_window AND is_dnt)
+      THEN 'dnt'
+      ELSE 'out_of_window'
+    END AS reason
+  FROM signals
+  WHERE
+    NOT distinct_id IN (
+      SELECT
+        distinct_id
+      FROM per_subject
+    )
+  GROUP BY
+    distinct_id
+), no_flag AS (
+  SELECT DISTINCT
+    distinct_id,
+    'no_flag' AS reason
+  FROM analysis_events
+  WHERE
+    ts >= :start
+    AND ts <= :end
+    AND NOT distinct_id IN (
+      SELECT
+        distinct_id
+      FROM signals
+    )
+)
+SELECT
+  distinct_id,
+  reason,
+  variant,
+  first_ts,
+  source
+FROM classified
+UNION ALL
+SELECT
+  distinct_id,
+  reason,
+  NULL,
+  NULL,
+  NULL
+FROM uncounted
+UNION ALL
+SELECT
+  distinct_id,
+  reason,
+  NULL,
+  NULL,
+  NULL
+FROM no_flag

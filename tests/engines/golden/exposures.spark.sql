@@ -1,0 +1,10 @@
+SELECT
+  :key,
+  distinct_id,
+  variant,
+  first_ts,
+  FROM_UTC_TIMESTAMP(first_ts, :timezone),
+  source
+FROM exposure_classes
+WHERE
+  reason IS NULL

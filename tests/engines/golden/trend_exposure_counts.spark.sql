@@ -1,0 +1,6 @@
+SELECT
+  variant,
+  subjects
+FROM trend_exposures
+WHERE
+  experiment_key = :key
