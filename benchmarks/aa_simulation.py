@@ -16,6 +16,11 @@ often it is looked at. It is a benchmark rather than a test because it is slow b
 - `msprt_harm_daily`: the guardrail's always-valid mSPRT (`exp_pipeline.stats.sequential`,
   default tau) at every daily look, firing whenever its running p-value ≤ alpha;
 - `holm_family_of_5`: family-wise error over five A/A metrics with and without Holm.
+- `always_valid_daily`: the results' two-sided always-valid mSPRT
+  (`exp_pipeline.stats.always_valid`, tau = 10% of the variants' mean) on a funnel at every
+  daily look, firing when its running-minimum p-value <= alpha; and the same over a family
+  of five A/A metrics with Holm on the always-valid p-values, so the error rate holds
+  across looks and comparisons at once.
 
 Each rate is reported with its Monte Carlo standard error and a 95% Wilson interval.
 Writes benchmarks/results/aa_simulation.json.
@@ -37,6 +42,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from exp_pipeline.stats.always_valid import (
+    DEFAULT_RELATIVE_TAU,
+    always_valid_p_value,
+    relative_tau_scale,
+)
 from exp_pipeline.stats.means import MeanSummary, welch_t_test
 from exp_pipeline.stats.multiple_testing import holm_adjust
 from exp_pipeline.stats.proportions import two_proportion_z_test
@@ -217,6 +227,52 @@ def msprt(
     }
 
 
+def _running_always_valid_p(
+    rng: np.random.Generator, shape: tuple[int, ...], looks: int, daily: int, rate: float
+) -> FloatArray:
+    """Running-minimum two-sided always-valid p-values of A/A funnels after `looks` days."""
+    conversions = rng.binomial(daily, rate, (*shape, looks, 2)).cumsum(axis=-2)
+    subjects = daily * np.arange(1, looks + 1)[:, None]
+    p_rate = conversions / subjects
+    control, treatment = p_rate[..., 0], p_rate[..., 1]
+    n = subjects[:, 0]
+    variance = control * (1 - control) / n + treatment * (1 - treatment) / n
+    tau = relative_tau_scale(control, treatment, DEFAULT_RELATIVE_TAU)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_value = always_valid_p_value(treatment - control, variance, tau)
+    return np.nan_to_num(p_value, nan=1.0).min(axis=-1)
+
+
+def _holm_any(p_values: FloatArray, alpha: float) -> npt.NDArray[np.bool_]:
+    """Whether Holm rejects any hypothesis, per row (step-down: the first test decides)."""
+    return np.sort(p_values, axis=1)[:, 0] * p_values.shape[1] <= alpha
+
+
+def always_valid_daily(
+    rng: np.random.Generator, experiments: int, alpha: float, looks: int
+) -> dict[str, object]:
+    """The results' two-sided always-valid test peeked at daily, alone and over a family."""
+    daily, rate, family = 500, 0.05, 5
+    single = _running_always_valid_p(rng, (experiments,), looks, daily, rate)
+    several = _running_always_valid_p(rng, (experiments, family), looks, daily, rate)
+    return {
+        "setup": {
+            "method": "two-sided mSPRT, normal mixture, tau = 0.1 x mean of the variants' rates",
+            "subjects_per_variant_per_day": daily,
+            "conversion_rate": rate,
+            "looks": looks,
+            "family": family,
+        },
+        **_rate(int((single <= alpha).sum()), experiments, alpha, at_most=True),
+        "family_of_5_holm": _rate(
+            int(_holm_any(several, alpha).sum()), experiments, alpha, at_most=True
+        ),
+        "family_of_5_unadjusted": _rate(
+            int((several <= alpha).any(axis=1).sum()), experiments, alpha, at_most=True
+        ),
+    }
+
+
 def holm_family(
     rng: np.random.Generator, families: int, alpha: float, size: int = 5
 ) -> dict[str, object]:
@@ -270,6 +326,7 @@ def run(experiments: int, seed: int, alpha: float, looks: int) -> dict[str, obje
         ),
         "msprt_harm_daily": _timed(lambda: msprt(rng, experiments, alpha, looks)),
         "holm_family_of_5": _timed(lambda: holm_family(rng, experiments, alpha)),
+        "always_valid_daily": _timed(lambda: always_valid_daily(rng, experiments, alpha, looks)),
     }
 
 
