@@ -6,7 +6,8 @@ guardrail check one look each (the stage reports the two kinds of look apart). T
 experiments are as varied as the catalog allows, so every branch of the transforms is
 paid for: 2 to 10 variants with uneven allocations, closed and open-ended windows,
 date-only starts in four time zones, funnels with and without a conversion window, both
-trend `math`s, continuous and ratio metrics, threshold and sequential guardrails.
+trend `math`s, continuous metrics with and without winsorisation (a cap from an
+approximate quantile), ratio metrics, threshold and sequential guardrails.
 """
 
 from __future__ import annotations
@@ -69,8 +70,15 @@ def _analysed_experiment(index: int) -> dict[str, Any]:
         "kind": "funnel",
         "steps": ["$pageview", "signup", "purchase"],
     }
+    revenue: dict[str, Any] = {
+        "key": "revenue",
+        "kind": "continuous",
+        "event": "purchase",
+        "property": "amount",
+    }
     if index % 2:
         funnel["conversion_window_hours"] = 24
+        revenue["winsorize_percentile"] = 99
     guardrail: dict[str, Any] = {
         "metric": "error_rate",
         "threshold": 0.05,
@@ -99,7 +107,7 @@ def _analysed_experiment(index: int) -> dict[str, Any]:
                 "event": "click",
                 "math": "avg_count_per_actor",
             },
-            {"key": "revenue", "kind": "continuous", "event": "purchase", "property": "amount"},
+            revenue,
             _error_rate_metric(),
         ],
         "guardrails": [guardrail],
