@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from exp_pipeline.control.db import sqlite_url
 from exp_pipeline.errors import SettingsError
+from exp_pipeline.stats.sampling_settings import SamplingSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOME_ENV = "EXP_PIPELINE_HOME"
@@ -71,6 +72,7 @@ class _FileSettings(BaseModel):
     daily_schedule_hour: int = Field(default=1, ge=0, le=22)
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
 
     @field_validator("bot_user_agent_pattern")
     @classmethod
@@ -99,6 +101,8 @@ class PipelineSettings(BaseModel):
     daily_schedule_hour: int = 1
     engine: Literal["duckdb", "spark"] = "duckdb"  # where the heavy transforms run
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    # How the PyMC models (segment pooling, revenue hurdle) sample.
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
 
     @property
     def dagster_home(self) -> Path:
@@ -159,6 +163,7 @@ class PipelineSettings(BaseModel):
             daily_schedule_hour=file_settings.daily_schedule_hour,
             engine=file_settings.engine,
             spark=file_settings.spark,
+            sampling=file_settings.sampling,
         )
 
 

@@ -1,4 +1,4 @@
-"""Running PyMC models: sampling settings, per-parameter diagnostics and the convergence gate.
+"""Running PyMC models: per-parameter diagnostics and the convergence gate.
 
 PyMC serves the models with no closed form (partial pooling across segments, the revenue
 hurdle). A Markov chain sample is only a posterior once the chains agree, so every sampled
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import arviz as az
@@ -24,9 +24,10 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from exp_pipeline.errors import ExpPipelineError, SettingsError
+from exp_pipeline.errors import ExpPipelineError
 from exp_pipeline.stats.inputs import StatsInputError, check_count
 from exp_pipeline.stats.intervals import CREDIBLE_LEVEL
+from exp_pipeline.stats.sampling_settings import SamplingSettings
 
 MAX_R_HAT = 1.01
 _SAMPLE_DIMS = ("chain", "draw")
@@ -46,55 +47,6 @@ class ConvergenceError(ExpPipelineError):
             f"model {model!r} did not converge: {'; '.join(self.problems)} "
             "(sample longer, raise target_accept, or check the aggregates)"
         )
-
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    """How PyMC's NUTS sampler runs.
-
-    The defaults (4 chains of 500 tuning and 1000 kept draws, one process) give 4000
-    draws: effective sample sizes over a thousand for every reported quantity of these
-    small models, so r_hat can be held to 1.01 without false alarms (with 2000 draws the
-    revenue model's r_hat already came within 0.002 of it), in under 40 seconds of CPU
-    per model (benchmarks/pymc_models.py). Four chains, not two, because r_hat compares
-    chains: two can agree by chance. One process because the machine is shared and
-    starting worker processes costs seconds. `target_accept` 0.95 (PyMC's default is
-    0.8) takes smaller steps: the pooling model's spread across segments has a long upper
-    tail where steps sized for the bulk diverge. A divergent transition means part of the
-    posterior was not explored, so by default none is tolerated (`max_divergences`).
-    """
-
-    draws: int = 1000
-    tune: int = 500
-    chains: int = 4
-    cores: int = 1
-    target_accept: float = 0.95
-    random_seed: int = 20240601
-    max_divergences: int = 0
-
-    def __post_init__(self) -> None:
-        minimums = {
-            "draws": 10,
-            "tune": 0,
-            "chains": 2,
-            "cores": 1,
-            "random_seed": 0,
-            "max_divergences": 0,
-        }
-        for name, minimum in minimums.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise SettingsError(
-                    f"sampling setting {name} must be an integer >= {minimum}, got {value!r}"
-                )
-        accept = self.target_accept
-        if isinstance(accept, bool) or not isinstance(accept, int | float) or not 0 < accept < 1:
-            raise SettingsError(
-                f"sampling setting target_accept must be strictly between 0 and 1, got {accept!r}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
