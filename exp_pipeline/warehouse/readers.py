@@ -4,7 +4,9 @@ Every reader produces the same columns, all text, one row per record:
 `source_line, raw, parse_error, event, distinct_id, ts_text, props, event_id`.
 Validation, typing and deduplication then happen once, in `loader`, for all formats.
 Records that cannot even be parsed keep their raw text and a `parse_error`, so they can
-be quarantined with their line number rather than dropped.
+be quarantined with their line number rather than dropped. Records of columnar sources
+(CSV rows, Parquet) have no text of their own: their `raw` is NULL, and `RAW_TEXT` builds
+it from the fields for the few that are quarantined, instead of for every row.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ FORMATS = {
 }
 
 
-# Raw text kept in quarantine for records from columnar sources: the fields as JSON.
-_RAW_FIELDS = (
+# Raw text kept in quarantine, an expression over `staged`: the record's own text, or for
+# records from columnar sources (raw NULL, no parse error) the fields as JSON.
+RAW_TEXT = (
+    "coalesce(raw, CASE WHEN parse_error IS NULL THEN "
     "json_object('event', event, 'distinct_id', distinct_id, 'timestamp', ts_text, "
-    "'properties', props, 'event_id', event_id)::VARCHAR"
+    "'properties', props, 'event_id', event_id)::VARCHAR END)"
 )
 
 
@@ -163,7 +167,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             FROM rejects
         )
         SELECT k + {header_line} + (SELECT count(*) FROM numbered WHERE a < k) AS source_line,
-               {_RAW_FIELDS} AS raw,
+               NULL::VARCHAR AS raw,
                NULL AS parse_error, event, distinct_id, ts_text, props, event_id
         FROM csv_rows
         UNION ALL
@@ -190,15 +194,11 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE staged AS
-        SELECT source_line, {_RAW_FIELDS} AS raw, NULL AS parse_error,
-               event, distinct_id, ts_text, props, event_id
-        FROM (
-            SELECT file_row_number + 1 AS source_line,
-                   "event"::VARCHAR AS event, "distinct_id"::VARCHAR AS distinct_id,
-                   "timestamp"::VARCHAR AS ts_text, {props} AS props,
-                   {event_id}::VARCHAR AS event_id
-            FROM {reader}
-        )
+        SELECT file_row_number + 1 AS source_line, NULL::VARCHAR AS raw,
+               NULL::VARCHAR AS parse_error, "event"::VARCHAR AS event,
+               "distinct_id"::VARCHAR AS distinct_id, "timestamp"::VARCHAR AS ts_text,
+               {props} AS props, {event_id}::VARCHAR AS event_id
+        FROM {reader}
         """,
         [str(path)],
     )

@@ -143,6 +143,34 @@ def test_escaped_feature_keys_are_found(wh: Warehouse) -> None:
     assert [(r[1], r[2]) for r in assignments(wh)] == [("a", "x"), ("b", "y")]
 
 
+def test_flag_keys_with_path_characters_and_repeated_keys(wh: Warehouse) -> None:
+    """Flag names may hold `/`, `~`, `.`, quotes; a key named twice gives a signal each time.
+
+    The loader reads a flag's value by its key, so these characters must not be taken for
+    path syntax; an object repeating a key (valid JSON) gives both values, as a subject
+    seen in two variants, never just one of them.
+    """
+    result = wh.load_one(
+        wh.write_jsonl(
+            "day.jsonl",
+            [
+                ev("u1", **{"$feature/a/b~c.d": "x", '$feature/q"t': "y", "$feature/e": "z"}),
+                '{"event": "pageview", "distinct_id": "u2", "timestamp": "2024-05-01", '
+                '"properties": {"$feature/f": "test", "$feature/f": "control", "k": 1}}',
+            ],
+        )
+    )
+
+    assert sorted((r[0], r[1], r[2]) for r in assignments(wh)) == [
+        ("u1", "a/b~c.d", "x"),
+        ("u1", "e", "z"),
+        ("u1", 'q"t', "y"),
+        ("u2", "f", "control"),
+        ("u2", "f", "test"),
+    ]
+    assert result.flag_assignments == 5
+
+
 def test_bot_and_dnt_flags_are_copied(wh: Warehouse) -> None:
     """A signal from a bot or Do-Not-Track event keeps that flag, so exposure can drop it."""
     wh.load_one(

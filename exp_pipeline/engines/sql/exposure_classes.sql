@@ -8,18 +8,12 @@ WITH signals AS (
     WHERE flag_key = $flag
 ), counted AS (
     SELECT * FROM signals WHERE in_window AND NOT is_bot AND NOT is_dnt
-), first_touch AS (
-    SELECT distinct_id, ts, source
-    FROM (
-        SELECT distinct_id, ts, source,
-               row_number() OVER (PARTITION BY distinct_id ORDER BY ts, source, variant) AS rn
-        FROM counted
-    ) ranked
-    WHERE rn = 1
 ), per_subject AS (
-    -- min <> max finds multi-variant subjects the same way on every engine.
+    -- min <> max finds multi-variant subjects the same way on every engine; the least
+    -- (ts, source, variant) is the first touch.
     SELECT distinct_id, min(variant) AS min_variant, max(variant) AS max_variant,
-           bool_or(forced) AS forced
+           bool_or(forced) AS forced,
+           min(struct_pack(ts := ts, source := source, variant := variant)) AS first_touch
     FROM counted GROUP BY distinct_id
 ), defined AS (
     SELECT variant_key FROM experiment_variants WHERE experiment_key = $key
@@ -31,9 +25,9 @@ WITH signals AS (
                 WHEN p.min_variant <> p.max_variant THEN 'multiple_variants'
                 WHEN d.variant_key IS NULL THEN 'unknown_variant'
            END AS reason,
-           p.min_variant AS variant, f.ts AS first_ts, f.source
+           p.min_variant AS variant, p.first_touch.ts AS first_ts,
+           p.first_touch.source AS source
     FROM per_subject p
-    JOIN first_touch f ON f.distinct_id = p.distinct_id
     LEFT JOIN defined d ON d.variant_key = p.min_variant
 ), uncounted AS (
     SELECT distinct_id,
@@ -45,10 +39,10 @@ WITH signals AS (
     WHERE distinct_id NOT IN (SELECT distinct_id FROM per_subject)
     GROUP BY distinct_id
 ), no_flag AS (
-    SELECT DISTINCT distinct_id, 'no_flag' AS reason
-    FROM analysis_events
-    WHERE ts >= $start AND ts <= $end
-      AND distinct_id NOT IN (SELECT distinct_id FROM signals)
+    SELECT distinct_id, 'no_flag' AS reason
+    FROM (SELECT DISTINCT distinct_id FROM analysis_events WHERE ts >= $start AND ts <= $end)
+         AS active
+    WHERE distinct_id NOT IN (SELECT distinct_id FROM signals)
 )
 SELECT distinct_id, reason, variant, first_ts, source FROM classified
 UNION ALL SELECT distinct_id, reason, NULL, NULL, NULL FROM uncounted

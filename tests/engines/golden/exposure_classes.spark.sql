@@ -17,31 +17,15 @@ WITH signals AS (
   FROM signals
   WHERE
     in_window AND NOT is_bot AND NOT is_dnt
-), first_touch AS (
-  SELECT
-    distinct_id,
-    ts,
-    source
-  FROM (
-    SELECT
-      distinct_id,
-      ts,
-      source,
-      ROW_NUMBER() OVER (
-        PARTITION BY distinct_id
-        ORDER BY ts NULLS LAST, source NULLS LAST, variant NULLS LAST
-      ) AS rn
-    FROM counted
-  ) AS ranked
-  WHERE
-    rn = 1
 ), per_subject AS (
-  /* min <> max finds multi-variant subjects the same way on every engine. */
+  /* min <> max finds multi-variant subjects the same way on every engine; the least */
+  /* (ts, source, variant) is the first touch. */
   SELECT
     distinct_id,
     MIN(variant) AS min_variant,
     MAX(variant) AS max_variant,
-    BOOL_OR(forced) AS forced
+    BOOL_OR(forced) AS forced,
+    MIN(STRUCT(ts AS ts, source AS source, variant AS variant)) AS first_touch
   FROM counted
   GROUP BY
     distinct_id
@@ -64,11 +48,9 @@ WITH signals AS (
       THEN 'unknown_variant'
     END AS reason, /* A QA override is never a randomly assigned subject, whatever it was served. */
     p.min_variant AS variant,
-    f.ts AS first_ts,
-    f.source
+    p.first_touch.ts AS first_ts,
+    p.first_touch.source AS source
   FROM per_subject AS p
-  JOIN first_touch AS f
-    ON f.distinct_id = p.distinct_id
   LEFT JOIN defined AS d
     ON d.variant_key = p.min_variant
 ), uncounted AS (
@@ -91,14 +73,18 @@ WITH signals AS (
   GROUP BY
     distinct_id
 ), no_flag AS (
-  SELECT DISTINCT
+  SELECT
     distinct_id,
     'no_flag' AS reason
-  FROM analysis_events
+  FROM (
+    SELECT DISTINCT
+      distinct_id
+    FROM analysis_events
+    WHERE
+      ts >= :start AND ts <= :end
+  ) AS active
   WHERE
-    ts >= :start
-    AND ts <= :end
-    AND NOT distinct_id IN (
+    NOT distinct_id IN (
       SELECT
         distinct_id
       FROM signals
