@@ -5,6 +5,7 @@ from assets.analysis import (
     experiment_results,
     exposures,
     funnel_metrics,
+    subject_context,
     trend_metrics,
 )
 from assets.catalog import experiment_catalog, experiment_definitions
@@ -13,7 +14,14 @@ from assets.guardrails import guardrail_metrics
 from assets.ingest import raw_events
 
 # Experiment-scoped assets, in dependency order.
-ANALYSIS_ASSETS = [exposures, conversions, funnel_metrics, trend_metrics, experiment_results]
+ANALYSIS_ASSETS = [
+    exposures,
+    subject_context,
+    conversions,
+    funnel_metrics,
+    trend_metrics,
+    experiment_results,
+]
 ALL_ASSETS = [
     experiment_catalog,
     experiment_definitions,

@@ -3,6 +3,10 @@
 Each asset is partitioned by experiment key and replaces that experiment's rows in one
 transaction, so materialising one experiment never touches another and re-running is
 idempotent. They read every raw_events partition and the definitions snapshot.
+
+The heavy transforms (exposures, conversions, funnel and trend aggregates) run on the
+configured engine (`transforms`: DuckDB, or Spark with its rows copied back into the
+warehouse); the results and checks read the warehouse (docs/engines.md).
 """
 
 from datetime import UTC, datetime
@@ -15,11 +19,18 @@ from assets.catalog import experiment_definitions
 from assets.ingest import raw_events
 from assets.metadata import check_result, counts_table, records_table, schema_from_ddl
 from assets.partitions import experiment_partitions
-from assets.resources import DUCKDB_POOL, WarehouseResource
+from assets.resources import (
+    DUCKDB_POOL,
+    SamplingResource,
+    TransformEngineResource,
+    WarehouseResource,
+)
+from exp_pipeline.analysis.context import build_subject_context
 from exp_pipeline.analysis.conversions import build_conversions
 from exp_pipeline.analysis.definitions import ExperimentDefinition, read_experiment
 from exp_pipeline.analysis.exposures import build_exposures, read_exposure_summary
 from exp_pipeline.analysis.funnels import build_funnel_metrics
+from exp_pipeline.analysis.group_exposures import read_group_exposure_summaries
 from exp_pipeline.analysis.health import (
     exposure_freshness_check,
     multiple_variant_check,
@@ -28,8 +39,10 @@ from exp_pipeline.analysis.health import (
 from exp_pipeline.analysis.results import build_experiment_results
 from exp_pipeline.analysis.schema import TABLES
 from exp_pipeline.analysis.trends import build_trend_metrics
+from exp_pipeline.report.model_tables import model_tables
 from exp_pipeline.report.plots import metric_plots
 from exp_pipeline.report.render import markdown_image
+from exp_pipeline.report.segment_tables import segment_tables
 from exp_pipeline.reporting import interval_text, p_values, variant_measures, verdict
 
 
@@ -90,7 +103,9 @@ def window_metadata(experiment: ExperimentDefinition) -> dict[str, object]:
     ],
 )
 def exposures(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    transforms: TransformEngineResource,
 ) -> dg.MaterializeResult:
     """Subjects in the experiment: variant, first exposure (UTC and local), source.
 
@@ -100,7 +115,9 @@ def exposures(
     as_of = run_as_of(context)
     with warehouse.connect() as con:
         experiment = experiment_for(context, con, as_of)
-        summary = build_exposures(con, experiment)
+        with transforms.open(con) as engine:
+            summary = build_exposures(engine, experiment)
+        groups = read_group_exposure_summaries(con, experiment)  # of grouped metrics
         freshness = exposure_freshness_check(con, experiment, as_of)
     return dg.MaterializeResult(
         check_results=[
@@ -116,6 +133,14 @@ def exposures(
             "excluded_by_reason": counts_table(summary.excluded, "reason"),
             "exposed_subjects": summary.total,
             "excluded_subjects": sum(summary.excluded.values()),
+            **{
+                f"{group}_{name}": counts_table(counts, label)
+                for group, g in groups.items()
+                for name, counts, label in (
+                    ("exposures_by_variant", g.exposures, "variant"),
+                    ("excluded_by_reason", g.excluded, "reason"),
+                )
+            },
             **window_metadata(experiment),
             "dagster/row_count": summary.total,
         },
@@ -124,12 +149,15 @@ def exposures(
 
 @analysis_asset("exposure", "conversions", deps=[exposures])
 def conversions(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    transforms: TransformEngineResource,
 ) -> dg.MaterializeResult:
     """Per exposed subject and metric: first conversion, event count, value, funnel step."""
     with warehouse.connect() as con:
         experiment = experiment_for(context, con, run_as_of(context))
-        rows = build_conversions(con, experiment)
+        with transforms.open(con) as engine:
+            rows = build_conversions(engine, experiment)
         converted = dict(
             con.execute(
                 "SELECT metric_key, count(first_conversion_utc) FROM conversions "
@@ -147,12 +175,15 @@ def conversions(
 
 @analysis_asset("metrics", "funnel_metrics", deps=[conversions])
 def funnel_metrics(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    transforms: TransformEngineResource,
 ) -> dg.MaterializeResult:
     """Per funnel metric and variant, the exposed subjects at each step."""
     with warehouse.connect() as con:
         experiment = experiment_for(context, con, run_as_of(context))
-        steps = build_funnel_metrics(con, experiment)
+        with transforms.open(con) as engine:
+            steps = build_funnel_metrics(engine, experiment)
     rows = [
         {"metric": metric, "variant": variant, "step_counts": ", ".join(map(str, counts))}
         for metric, by_variant in steps.items()
@@ -170,12 +201,15 @@ def funnel_metrics(
 
 @analysis_asset("metrics", "trend_metrics", deps=[exposures])
 def trend_metrics(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    transforms: TransformEngineResource,
 ) -> dg.MaterializeResult:
     """Per trend metric and variant: event count, exposure and the daily series."""
     with warehouse.connect() as con:
         experiment = experiment_for(context, con, run_as_of(context))
-        series = build_trend_metrics(con, experiment)
+        with transforms.open(con) as engine:
+            series = build_trend_metrics(engine, experiment)
     rows = [
         {"metric": metric, "variant": variant, "count": s.count, "exposure": s.exposure}
         for metric, by_variant in series.items()
@@ -190,6 +224,18 @@ def trend_metrics(
             "trend_metrics": len(series),
         }
     )
+
+
+@analysis_asset("exposure", "subject_context", deps=[exposures])
+def subject_context(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Per exposed subject, its `$set` attributes merged up to its first exposure: what
+    the results' segment breakdowns read (docs/segments.md)."""
+    with warehouse.connect() as con:
+        experiment = experiment_for(context, con, run_as_of(context))
+        subjects = build_subject_context(con, experiment)
+    return dg.MaterializeResult(metadata={"subjects_with_context": subjects})
 
 
 def _metric_table(metric: dict[str, Any]) -> dg.TableMetadataValue:
@@ -321,7 +367,7 @@ def _headlines(metric: dict[str, Any]) -> dict[str, float]:
 @analysis_asset(
     "results",
     "experiment_results",
-    deps=[funnel_metrics, trend_metrics],
+    deps=[funnel_metrics, trend_metrics, subject_context],
     check_specs=[
         dg.AssetCheckSpec(
             "sample_ratio_mismatch",
@@ -335,7 +381,7 @@ def _headlines(metric: dict[str, Any]) -> dict[str, float]:
     ],
 )
 def experiment_results(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, sampling: SamplingResource
 ) -> dg.MaterializeResult:
     """Per metric: posteriors, probability to be best, expected loss, credible intervals,
     lift over control and the significance code (exact, deterministic).
@@ -343,7 +389,7 @@ def experiment_results(
     as_of = run_as_of(context)
     with warehouse.connect() as con:
         experiment = experiment_for(context, con, as_of)
-        document = build_experiment_results(con, experiment, as_of)
+        document = build_experiment_results(con, experiment, as_of, sampling.settings())
         srm = srm_check(read_exposure_summary(con, experiment).exposures, experiment.allocation)
     metadata: dict[str, Any] = {}
     for metric in document["metrics"]:
@@ -351,6 +397,9 @@ def experiment_results(
         metadata[f"{key}: results"] = _metric_table(metric)
         metadata[f"{key}: against control"] = _frequentist_table(metric)
         metadata[f"{key}: verdict"] = verdict(metric)
+        for table in model_tables(metric):  # CUPED, revenue hurdle
+            metadata[f"{key}: {table.title}"] = records_table(table.rows, table.columns)
+            metadata[f"{key}: {table.title}: summary"] = table.summary
         if "reason" not in metric:
             metadata[f"{key}: plots"] = dg.MetadataValue.md(
                 "\n\n".join(markdown_image(p.png, p.alt) for p in metric_plots(metric))
@@ -359,6 +408,10 @@ def experiment_results(
     metadata["sample_ratio_p_value"] = document["sample_ratio_mismatch"]["p_value"]
     if document["web_counters"]:
         metadata["web counters"] = _web_counters_table(document["web_counters"])
+    for table in segment_tables(document):  # breakdowns and pooled lifts per attribute
+        metadata[table.title] = records_table(table.rows, table.columns)
+        metadata[f"{table.title}: summary"] = table.summary
+    metadata["e_bh_family_size"] = document["segments"]["e_bh_family_size"]
     if document["metrics"]:
         primary = document["metrics"][0]
         metadata["primary_metric"] = primary["metric_key"]

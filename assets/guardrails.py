@@ -1,7 +1,8 @@
 """The `guardrail_metrics` asset: per-variant guardrail aggregates into the control DB.
 
-It is the only guardrail component that opens DuckDB (in the writer pool); the guardrail
-sensor reads what it writes from the control database.
+It is the only guardrail component that opens DuckDB (in the writer pool); the
+aggregates run on the configured engine (DuckDB or Spark). The guardrail sensor reads
+what it writes from the control database.
 """
 
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from assets.resources import (
     DUCKDB_POOL,
     ControlDatabaseResource,
     PipelineSettingsResource,
+    TransformEngineResource,
     WarehouseResource,
 )
 from exp_pipeline.guardrails.check import snapshot_guardrails
@@ -48,17 +50,23 @@ def guardrail_metrics(
     warehouse: WarehouseResource,
     control_db: ControlDatabaseResource,
     pipeline: PipelineSettingsResource,
+    transforms: TransformEngineResource,
 ) -> dg.MaterializeResult:
     """Guardrail numerators and denominators per running experiment and variant.
 
     Computed over each guardrail's trailing observation window (ending at the freshest
-    flagged event), with the data-health counts the sensor checks first, and stored in
-    the control database with the time they were computed.
+    flagged event), with the data-health counts the sensor checks first, on the
+    configured engine, and stored in the control database with the time they were
+    computed.
     """
     now = datetime.now(UTC)
-    with warehouse.connect() as con, control_db.database() as db:
+    with (
+        warehouse.connect() as con,
+        transforms.open(con) as engine,
+        control_db.database() as db,
+    ):
         targets = snapshot_guardrails(
-            con, db, now, limit=pipeline.guardrail_max_experiments_per_tick
+            engine, db, now, limit=pipeline.guardrail_max_experiments_per_tick
         )
     context.log.info(f"guardrail aggregates for {len(targets)} running experiment(s)")
     return dg.MaterializeResult(

@@ -13,7 +13,10 @@ import dagster as dg
 import duckdb
 
 from exp_pipeline.control.db import ControlDatabase
-from exp_pipeline.settings import CONTROL_DB_URL_ENV, PipelineSettings
+from exp_pipeline.engines.base import Engine
+from exp_pipeline.engines.configured import transform_engine
+from exp_pipeline.settings import CONTROL_DB_URL_ENV, PipelineSettings, SparkSettings
+from exp_pipeline.stats.sampling_settings import SamplingSettings
 from exp_pipeline.warehouse.connection import open_warehouse
 
 # Every asset that opens the DuckDB warehouse runs in this pool (limit 1 in dagster.yaml):
@@ -66,6 +69,43 @@ class PipelineSettingsResource(dg.ConfigurableResource):
         return Path(self.landing_dir)
 
 
+SAMPLING_FIELDS = tuple(SamplingSettings.__dataclass_fields__)
+
+
+class SamplingResource(dg.ConfigurableResource):
+    """How the PyMC models sample (`sampling:` in pipeline.yaml; `SamplingSettings`)."""
+
+    draws: int
+    tune: int
+    chains: int
+    cores: int
+    target_accept: float
+    random_seed: int
+    max_divergences: int
+
+    def settings(self) -> SamplingSettings:
+        return SamplingSettings(**{name: getattr(self, name) for name in SAMPLING_FIELDS})
+
+
+class TransformEngineResource(dg.ConfigurableResource):
+    """Where the heavy transforms run: `engine` and `spark:` of pipeline.yaml.
+
+    `open` hands an asset the engine beside its open warehouse connection; on leaving the
+    block, what Spark rebuilt is copied into DuckDB, where the results, reports and the UI
+    read it (`engines.configured.transform_engine`).
+    """
+
+    engine: str = "duckdb"
+    spark_json: str = "{}"  # SparkSettings as JSON: options are a free-form mapping
+    home: str = "."
+
+    @contextmanager
+    def open(self, con: duckdb.DuckDBPyConnection) -> Iterator[Engine]:
+        spark = SparkSettings.model_validate_json(self.spark_json)
+        with transform_engine(self.engine, spark, Path(self.home), con) as engine:
+            yield engine
+
+
 def build_resources(settings: PipelineSettings) -> dict[str, dg.ConfigurableResource]:
     """Resources for `settings`; the control DB URL stays an EnvVar when it comes from one."""
     url = (
@@ -83,5 +123,11 @@ def build_resources(settings: PipelineSettings) -> dict[str, dg.ConfigurableReso
             guardrail_interval_minutes=settings.guardrail_interval_minutes,
             guardrail_max_experiments_per_tick=settings.guardrail_max_experiments_per_tick,
             flags_snapshot_path=str(settings.flags_snapshot_path),
+        ),
+        "sampling": SamplingResource(**settings.sampling.to_dict()),
+        "transforms": TransformEngineResource(
+            engine=settings.engine,
+            spark_json=settings.spark.model_dump_json(),
+            home=str(settings.home),
         ),
     }

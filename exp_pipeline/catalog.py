@@ -51,12 +51,37 @@ def _unset(value: object) -> bool:
     return value is None
 
 
+class Cuped(_Model):
+    """CUPED: adjust the metric by each subject's value of it over the `lookback_days`
+    before its first exposure (exp_pipeline.analysis.cuped_sums)."""
+
+    lookback_days: float = Field(default=14, gt=0, le=365, allow_inf_nan=False)
+
+
 class _MetricBase(_Model):
     key: Key
-    # Which subject a metric counts: `person` (distinct_id), or a group type name.
-    aggregation: str = Field(default="person", min_length=1, max_length=100)
+    # Which unit a metric counts: `person` (distinct_id), or a group type named in the events'
+    # `$groups` (free-form, an identifier like subject types); docs/groups.md.
+    aggregation: str = Field(default="person", max_length=100, pattern=SUBJECT_TYPE_PATTERN)
     # Flat when unset (the reference results); see exp_pipeline.stats.priors.
     prior: MetricPrior | None = Field(default=None, exclude_if=_unset)
+    # A second, variance-reduced verdict beside the unadjusted one.
+    cuped: Cuped | None = Field(default=None, exclude_if=_unset)
+
+    @model_validator(mode="after")
+    def _check_cuped(self) -> _MetricBase:
+        if getattr(self, "kind", None) == "ratio" and self.cuped is not None:
+            raise ValueError(
+                "cuped: not available for ratio metrics (their covariate would be a "
+                "pre-exposure numerator and denominator pair); use it on funnel, trend or "
+                "continuous metrics"
+            )
+        if self.cuped is not None and self.aggregation != "person":
+            raise ValueError(
+                f"cuped: available for per-person metrics only, not aggregation "
+                f"{self.aggregation!r} (a group's pre-exposure value is not defined)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_prior(self) -> _MetricBase:
@@ -103,6 +128,9 @@ class ContinuousMetric(_MetricBase):
     property: str = Field(min_length=1, max_length=400)
     winsorize_percentile: float | None = Field(default=None, gt=50, lt=100)
     direction: Literal["lower_is_better", "higher_is_better"] = "higher_is_better"
+    # `hurdle`: also model the value as conversion times a log-normal order value
+    # (exp_pipeline.stats.revenue_hurdle), for heavy-tailed revenue.
+    model: Literal["hurdle"] | None = Field(default=None, exclude_if=_unset)
 
 
 Metric = Annotated[
@@ -117,6 +145,18 @@ class Guardrail(_Model):
     action: Literal["pause", "rollback"]
     min_sample: int | None = Field(default=None, ge=0)
     method: Literal["threshold", "sequential"] = "threshold"
+
+
+# A context attribute: keys separated by dots (`country`, `device.platform`); docs/segments.md.
+SEGMENT_PATH_PATTERN = r"^[^.\s]+(\.[^.\s]+)*$"
+
+
+class Segment(_Model):
+    """A context attribute the results are broken down by; `pooling` adds the partial
+    pooling of the primary funnel's lift across its values (exp_pipeline.stats.segment_pooling)."""
+
+    attribute: str = Field(min_length=1, max_length=400, pattern=SEGMENT_PATH_PATTERN)
+    pooling: bool = False
 
 
 def _default_variants() -> list[Variant]:
@@ -148,6 +188,8 @@ class Experiment(_Model):
     variants: list[Variant] = Field(default_factory=_default_variants)
     metrics: list[Metric] = Field(min_length=1)
     guardrails: list[Guardrail] = Field(default_factory=list)
+    # Breakdowns of the results by context attribute (docs/segments.md).
+    segments: list[Segment] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> Experiment:
@@ -174,6 +216,12 @@ class Experiment(_Model):
                     f"guardrails: metric {guardrail.metric!r} is not a metric of this "
                     f"experiment (metrics: {', '.join(metric_keys)})"
                 )
+        _require_unique("segments: attribute", [s.attribute for s in self.segments])
+        if any(s.pooling for s in self.segments) and self.metrics[0].kind != "funnel":
+            raise ValueError(
+                "segments: pooling models a conversion rate: the primary metric "
+                f"{self.metrics[0].key!r} must be a funnel, not {self.metrics[0].kind}"
+            )
         return self
 
     @property

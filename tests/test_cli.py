@@ -317,7 +317,9 @@ def test_analyze_writes_the_documented_results_json(
         "sample_ratio_mismatch",
         "web_counters",
         "metrics",
+        "segments",
     }
+    assert experiment["segments"]["attributes"] == []  # the catalog asks for no breakdown
     assert experiment["window"] == {
         "start": "2020-01-01T00:00:00Z",
         "end": "2020-01-06T00:00:00Z",

@@ -32,6 +32,7 @@ def test_the_code_location_loads_and_validates() -> None:
         "experiment_definitions",
         "raw_events",
         "exposures",
+        "subject_context",
         "conversions",
         "funnel_metrics",
         "trend_metrics",

@@ -42,7 +42,8 @@ def _pair(low: float, high: float) -> list[float | None]:
     return [json_number(low), json_number(high)]
 
 
-def _block(result: FrequentistResult, sequential: AlwaysValidResult) -> dict[str, Any]:
+def fixed_horizon_block(result: FrequentistResult) -> dict[str, Any]:
+    """The fixed-horizon test of one comparison: lifts with their intervals, p-value."""
     return {
         "method": result.method,
         "control_value": json_number(result.control_value),
@@ -55,8 +56,14 @@ def _block(result: FrequentistResult, sequential: AlwaysValidResult) -> dict[str
         "statistic": json_number(result.statistic),
         "df": json_number(result.df),
         "p_value": json_number(result.p_value),
-        "holm_p_value": None,
         "level": result.level,
+    }
+
+
+def _block(result: FrequentistResult, sequential: AlwaysValidResult) -> dict[str, Any]:
+    return {
+        **fixed_horizon_block(result),
+        "holm_p_value": None,
         "sequential": {
             "tau": json_number(sequential.tau),
             "e_value": json_number(sequential.e_value),

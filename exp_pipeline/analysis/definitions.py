@@ -32,6 +32,9 @@ class ExperimentDefinition:
     variants: tuple[str, ...]  # control first, in catalog order
     metrics: tuple[dict[str, Any], ...]  # catalog definitions, primary first
     allocation: dict[str, float]  # variant -> rollout percentage
+    subject_type: str = "user"  # the id assignment hashes: a person's, or a group type's
+    # Context attributes to break the results down by: (attribute path, pooling), in order.
+    segments: tuple[tuple[str, bool], ...] = ()
 
     @property
     def control(self) -> str:
@@ -65,7 +68,7 @@ def read_experiment(
 ) -> ExperimentDefinition:
     """The snapshot's definition of experiment `key`, its window closed at `as_of` if open."""
     row = con.execute(
-        "SELECT feature_flag_key, status, timezone, start_utc, end_utc "
+        "SELECT feature_flag_key, status, timezone, start_utc, end_utc, subject_type "
         "FROM experiment_definitions WHERE experiment_key = ?",
         [key],
     ).fetchone()
@@ -74,7 +77,7 @@ def read_experiment(
             f"experiment {key!r} is not in the definitions snapshot "
             "(materialise experiment_definitions first)"
         )
-    flag_key, status, timezone, start_utc, end_utc = row
+    flag_key, status, timezone, start_utc, end_utc, subject_type = row
     if start_utc is None:
         raise ExpPipelineError(f"experiment {key!r} is a draft: it has no start date yet")
     allocation = dict(
@@ -93,6 +96,11 @@ def read_experiment(
         ).fetchall()
     ]
     variants.sort(key=lambda v: v != "control")  # control first, others in catalog order
+    segments = con.execute(
+        "SELECT attribute, pooling FROM experiment_segments WHERE experiment_key = ? "
+        "ORDER BY position",
+        [key],
+    ).fetchall()
     return ExperimentDefinition(
         key=key,
         flag_key=flag_key,
@@ -104,4 +112,6 @@ def read_experiment(
         variants=tuple(variants),
         metrics=tuple(metrics),
         allocation={v: allocation[v] for v in variants},
+        subject_type=subject_type,
+        segments=tuple((attribute, bool(pooling)) for attribute, pooling in segments),
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exp_pipeline.analysis.definitions import ExperimentDefinition
+from exp_pipeline.analysis.group_exposures import build_group_exposures
 from exp_pipeline.engines.base import Warehouse, as_engine
 from exp_pipeline.engines.sql import statement
 
@@ -60,6 +61,7 @@ def build_exposures(warehouse: Warehouse, experiment: ExperimentDefinition) -> E
     """Replace `experiment`'s rows of `exposures` and `exposure_exclusions`; summarise them.
 
     The classification is staged once and read by both inserts (sql/exposure_classes.sql).
+    The group exposures of grouped metrics are rebuilt from the new rows (group_exposures).
     """
     engine = as_engine(warehouse)
     params = {
@@ -75,6 +77,7 @@ def build_exposures(warehouse: Warehouse, experiment: ExperimentDefinition) -> E
     ):
         engine.insert("exposures", statement("exposures"), params)
         engine.insert("exposure_exclusions", statement("exposure_exclusions"), params)
+    build_group_exposures(engine, experiment)  # the groups of grouped metrics, from these
     return read_exposure_summary(engine, experiment)
 
 

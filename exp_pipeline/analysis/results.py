@@ -18,29 +18,35 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
 from exp_pipeline.analysis.comparisons import frequentist_blocks, json_number
+from exp_pipeline.analysis.cuped_document import cuped_block
 from exp_pipeline.analysis.definitions import ExperimentDefinition
 from exp_pipeline.analysis.exposures import read_exposure_summary
 from exp_pipeline.analysis.funnels import read_funnel_steps
-from exp_pipeline.analysis.health import SRM_P_VALUE
+from exp_pipeline.analysis.group_exposures import read_group_exposure_summaries
+from exp_pipeline.analysis.group_results import aggregation_fields, unit_exposures, unit_series
 from exp_pipeline.analysis.metric_sums import MetricSums, read_metric_sums
+from exp_pipeline.analysis.revenue import HURDLE, hurdle_block
 from exp_pipeline.analysis.schema import replacing
+from exp_pipeline.analysis.segments import segments_section
 from exp_pipeline.analysis.trends import TrendSeries, read_trend_series
+from exp_pipeline.analysis.verdict_fields import intervals as _intervals
+from exp_pipeline.analysis.verdict_fields import no_verdict as _no_verdict
+from exp_pipeline.analysis.verdict_fields import round_number as _round
+from exp_pipeline.analysis.verdict_fields import sample_ratio_block
+from exp_pipeline.analysis.verdict_fields import verdict as _verdict
 from exp_pipeline.analysis.web_counters import read_web_counters
 from exp_pipeline.errors import ExpPipelineError
 from exp_pipeline.reporting import variant_measures
 from exp_pipeline.stats import (
     BayesianResult,
-    BetaPosterior,
     Dispersion,
     FrequentistResult,
-    GammaPosterior,
     MeanSummary,
     Prior,
     RatioSummary,
@@ -56,74 +62,13 @@ from exp_pipeline.stats import (
     welch_t_test,
 )
 from exp_pipeline.stats.results import CONTROL_VARIANT
-from exp_pipeline.stats.significance import NOT_ENOUGH_EXPOSURE_LOSS, SignificanceCode
-from exp_pipeline.stats.srm import sample_ratio_mismatch
+from exp_pipeline.stats.sampling_settings import SamplingSettings
 from exp_pipeline.timeutil import iso_utc
+
+DEFAULT_SAMPLING = SamplingSettings()
 
 # Per treatment variant: the fixed-horizon test against control, or why there is none.
 Tests = dict[str, FrequentistResult | str]
-
-
-def _round(value: float) -> float:
-    """Results are exact to ~1e-9; 12 significant digits keep the JSON stable and readable."""
-    return float(f"{value:.12g}")
-
-
-def _interval(bounds: tuple[float, float]) -> list[float]:
-    return [_round(bounds[0]), _round(bounds[1])]
-
-
-def _verdict(result: BayesianResult) -> dict[str, Any]:
-    return {
-        "probability": {k: _round(p) for k, p in result.probabilities.items()},
-        "best_variant": result.best_variant,
-        "expected_loss": _round(result.expected_loss),
-        "significance_code": str(result.code),
-        "significant": result.significant,
-    }
-
-
-def _posterior(result: BayesianResult, key: str) -> dict[str, Any]:
-    """A variant's posterior by name and parameters, e.g. {"distribution": "beta", ...}."""
-    posterior = result.posteriors[key]
-    if isinstance(posterior, BetaPosterior):
-        name = "beta"
-    elif isinstance(posterior, GammaPosterior):
-        name = "gamma"
-    else:
-        name = "normal"
-    return {
-        "distribution": name,
-        **{k: _round(v) for k, v in asdict(posterior).items()},
-        "mean": _round(posterior.mean),
-    }
-
-
-def _intervals(result: BayesianResult | None, key: str) -> dict[str, Any]:
-    """A variant's posterior and credible interval; unless control, its lift interval (None
-    where the ratio to control is unbounded) and probability of beating control."""
-    if result is None:
-        return {}
-    intervals: dict[str, Any] = {
-        "posterior": _posterior(result, key),
-        "credible_interval": _interval(result.credible_intervals[key]),
-    }
-    if key in result.lift_intervals:
-        intervals["lift_interval"] = [json_number(b) for b in result.lift_intervals[key]]
-        intervals["probability_beats_control"] = _round(result.beats_control[key])
-    return intervals
-
-
-def _no_verdict(reason: str) -> dict[str, Any]:
-    """The verdict fields of a metric the data cannot describe yet, and why."""
-    return {
-        "probability": {},
-        "best_variant": None,
-        "expected_loss": NOT_ENOUGH_EXPOSURE_LOSS,
-        "significance_code": str(SignificanceCode.NOT_ENOUGH_EXPOSURE),
-        "significant": False,
-        "reason": reason,
-    }
 
 
 def _metric(
@@ -391,20 +336,6 @@ def _ratio_metric(metric: dict[str, Any], sums: MetricSums) -> tuple[dict[str, A
     return document, tests
 
 
-def _sample_ratio_mismatch(
-    exposures: dict[str, int], allocation: dict[str, float]
-) -> dict[str, Any]:
-    """The chi-square test of the exposed split against the allocation, for every experiment."""
-    srm = sample_ratio_mismatch(exposures, allocation)
-    return {
-        "chi2": json_number(srm.chi2),
-        "df": srm.degrees_of_freedom,
-        "p_value": _round(srm.p_value),
-        "expected": {k: _round(v) for k, v in srm.expected.items()},
-        "mismatch": srm.p_value < SRM_P_VALUE,
-    }
-
-
 def _web_counters(
     con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition
 ) -> dict[str, dict[str, Any]]:
@@ -420,22 +351,29 @@ def _web_counters(
 
 
 def experiment_document(
-    con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition
+    con: duckdb.DuckDBPyConnection,
+    experiment: ExperimentDefinition,
+    sampling: SamplingSettings = DEFAULT_SAMPLING,
 ) -> dict[str, Any]:
-    """The results document of one experiment from its aggregate tables."""
+    """The results document of one experiment from its aggregate tables; `sampling` is how
+    the PyMC models a metric or segment breakdown asks for are sampled."""
     summary = read_exposure_summary(con, experiment)
     steps = read_funnel_steps(con, experiment)
     series = read_trend_series(con, experiment)
+    groups = read_group_exposure_summaries(con, experiment)
     metrics = []
     tests: dict[str, Tests] = {}
     for metric in experiment.metrics:
         key, kind = metric["key"], metric["kind"]
         if kind == "funnel":
             daily = _daily_conversions(con, experiment, key)
-            document, tests[key] = _funnel_metric(metric, steps[key], summary.exposures, daily)
+            exposed = unit_exposures(metric, summary.exposures, groups)
+            document, tests[key] = _funnel_metric(metric, steps[key], exposed, daily)
         elif kind == "trend":
             sums = read_metric_sums(con, experiment, metric)
-            document, tests[key] = _trend_metric(metric, series[key], sums)
+            document, tests[key] = _trend_metric(
+                metric, unit_series(metric, series[key], groups), sums
+            )
         elif kind == "continuous":
             document, tests[key] = _continuous_metric(
                 metric, read_metric_sums(con, experiment, metric)
@@ -444,10 +382,18 @@ def experiment_document(
             document, tests[key] = _ratio_metric(metric, read_metric_sums(con, experiment, metric))
         else:
             raise ExpPipelineError(f"metric {key!r}: no analysis for metric kind {kind!r}")
+        document.update(aggregation_fields(metric, experiment, groups, sample_ratio_block))
+        if metric.get("cuped"):  # y capped as the unadjusted result caps it
+            cap = (document.get("winsorisation") or {}).get("cap")
+            document["cuped"] = cuped_block(con, experiment, metric, cap)
+        if metric.get("model") == HURDLE:
+            document["hurdle"] = hurdle_block(con, experiment, metric, sampling)
         metrics.append(document)
     blocks = frequentist_blocks(tests)
     for document in metrics:
         document["frequentist"] = blocks[document["metric_key"]]
+    # After the blocks: the segments' comparisons join the overall ones in one e-BH family.
+    segments = segments_section(con, experiment, metrics, (tests, blocks), sampling)
     return {
         "experiment_key": experiment.key,
         "status": experiment.status,
@@ -459,9 +405,10 @@ def experiment_document(
         },
         "exposures": summary.exposures,
         "excluded": summary.excluded,
-        "sample_ratio_mismatch": _sample_ratio_mismatch(summary.exposures, experiment.allocation),
+        "sample_ratio_mismatch": sample_ratio_block(summary.exposures, experiment.allocation),
         "web_counters": _web_counters(con, experiment),
         "metrics": metrics,
+        "segments": segments,
     }
 
 
@@ -498,10 +445,13 @@ def _flat_rows(document: dict[str, Any], computed_at: datetime) -> list[list[Any
 
 
 def build_experiment_results(
-    con: duckdb.DuckDBPyConnection, experiment: ExperimentDefinition, computed_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    experiment: ExperimentDefinition,
+    computed_at: datetime,
+    sampling: SamplingSettings = DEFAULT_SAMPLING,
 ) -> dict[str, Any]:
     """Compute `experiment`'s results, replace its stored rows, and return the document."""
-    document = experiment_document(con, experiment)
+    document = experiment_document(con, experiment, sampling)
     with replacing(con, experiment.key, "experiment_results", "experiment_result_documents"):
         rows = _flat_rows(document, computed_at)
         if rows:

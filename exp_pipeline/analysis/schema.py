@@ -26,10 +26,26 @@ TABLES: dict[str, str] = {
         reason         VARCHAR NOT NULL,
         subjects       BIGINT NOT NULL
     """,
+    # Groups exposed per group type a metric aggregates by (docs/groups.md).
+    "group_exposures": """
+        experiment_key       VARCHAR NOT NULL,
+        group_type           VARCHAR NOT NULL,    -- a metric's `aggregation`, e.g. organization
+        group_key            VARCHAR NOT NULL,    -- the group's key in `$groups`
+        variant              VARCHAR NOT NULL,
+        first_exposure_utc   TIMESTAMPTZ NOT NULL, -- the earliest member exposure
+        first_exposure_local TIMESTAMP NOT NULL,  -- wall-clock time in the experiment's zone
+        members              BIGINT NOT NULL      -- exposed subjects whose exposure names it
+    """,
+    "group_exposure_exclusions": """
+        experiment_key VARCHAR NOT NULL,
+        group_type     VARCHAR NOT NULL,
+        reason         VARCHAR NOT NULL,          -- multiple_variants | no_group
+        units          BIGINT NOT NULL            -- groups; no_group: exposed subjects
+    """,
     "conversions": """
         experiment_key       VARCHAR NOT NULL,
         metric_key           VARCHAR NOT NULL,
-        distinct_id          VARCHAR NOT NULL,
+        distinct_id          VARCHAR NOT NULL,    -- the unit: a group key when grouped
         variant              VARCHAR NOT NULL,
         first_conversion_utc TIMESTAMPTZ,          -- first qualifying event (last funnel step)
         event_count          BIGINT NOT NULL,     -- metric events (funnel: 0)
@@ -58,6 +74,13 @@ TABLES: dict[str, str] = {
         experiment_key VARCHAR NOT NULL,
         variant        VARCHAR NOT NULL,
         subjects       BIGINT NOT NULL            -- distinct $feature_flag_called subjects
+    """,
+    "subject_context": """
+        experiment_key VARCHAR NOT NULL,
+        distinct_id    VARCHAR NOT NULL,
+        path           VARCHAR NOT NULL,          -- JSON path of a leaf, e.g. $.device.platform
+        value          JSON NOT NULL,             -- its merged value (a scalar or an array)
+        set_at         TIMESTAMPTZ NOT NULL       -- the event that set it (<= first exposure)
     """,
     "experiment_results": """
     experiment_key    VARCHAR NOT NULL,

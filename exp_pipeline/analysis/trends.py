@@ -9,16 +9,59 @@ metric event that day (0 on a day without any).
 
 Exposure is the number of distinct subjects with a `$feature_flag_called` event for the
 variant in the window; the statistics use it relative to control. The SQL is
-`engines/sql/trend_metrics.sql` and `trend_exposures.sql`; it runs on any `Engine`.
+`trend_metrics_sql` over `engines/sql/trend_carrying.sql`, and `trend_exposures.sql`; it
+runs on any `Engine`.
+
+A trend aggregated by a group type (docs/groups.md) counts instead the metric events of the
+exposed groups (each event for the group its `$groups` names, in the group's variant), and
+its actors are groups; its exposure is the exposed groups (`exp_pipeline.analysis.units`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from exp_pipeline.analysis.definitions import ExperimentDefinition
+from exp_pipeline.analysis.units import group_type, unit_events_sql, unit_params
 from exp_pipeline.engines.base import Warehouse, as_engine
 from exp_pipeline.engines.sql import statement
+
+
+def trend_metrics_sql(metric: dict[str, Any]) -> str:
+    """A SELECT of `metric`'s events and actors per variant and calendar day of the
+    experiment's zone, every day of the window (zeros included).
+
+    The counted events (`day`, `variant`, `unit_id`) are those carrying the variant for a
+    person trend, and the exposed groups' events for a grouped one. Parameters: $key,
+    $flag, $start, $end, $metric, $event, $math, $timezone, $first_day, $last_day (the
+    window's first and last local days, computed in Python) and the units' parameters.
+    """
+    if group_type(metric) is None:
+        carrying = statement("trend_carrying")
+    else:
+        carrying = f"""SELECT CAST(ts AT TIME ZONE $timezone AS DATE) AS day, variant, unit_id
+        FROM ({unit_events_sql(metric)}) s WHERE event = $event"""
+    return f"""WITH variants AS (
+        SELECT variant_key AS variant FROM experiment_variants WHERE experiment_key = $key
+    ), days AS (
+        SELECT CAST(d AS DATE) AS day
+        FROM (
+            SELECT unnest(generate_series(CAST($first_day AS DATE), CAST($last_day AS DATE),
+                                          INTERVAL 1 DAY)) AS d
+        ) s
+    ), carrying AS ({carrying}
+    ), daily AS (
+        SELECT day, variant, count(*) AS event_count, count(DISTINCT unit_id) AS actors
+        FROM carrying GROUP BY day, variant
+    )
+    SELECT $key, $metric, v.variant, d.day,
+           coalesce(a.event_count, 0), coalesce(a.actors, 0),
+           CASE WHEN $math = 'avg_count_per_actor'
+                THEN coalesce(a.event_count / nullif(a.actors, 0), 0)
+                ELSE coalesce(a.event_count, 0) END
+    FROM variants v CROSS JOIN days d
+    LEFT JOIN daily a ON a.day = d.day AND a.variant = v.variant"""
 
 
 @dataclass(frozen=True)
@@ -53,9 +96,10 @@ def build_trend_metrics(
                 continue
             engine.insert(
                 "trend_metrics",
-                statement("trend_metrics"),
+                trend_metrics_sql(metric),
                 {
                     **params,
+                    **unit_params(metric, engine.dialect),
                     "metric": metric["key"],
                     "event": metric["event"],
                     "math": metric.get("math", "total"),

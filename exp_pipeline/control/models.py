@@ -137,6 +137,8 @@ class Experiment(Base):
     # Part of every decision id: bumped whenever the variant a subject gets could change
     # (variants, allocation, flag or subject type), never by a traffic change.
     assignment_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The catalog's `segments` (context attributes to break results down by), as JSON.
+    segments: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

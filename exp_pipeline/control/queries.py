@@ -48,6 +48,7 @@ def describe(experiment: Experiment) -> dict[str, Any]:
         "forced": {f.subject_id: f.variant_key for f in experiment.forced},
         "metrics": [m.definition for m in experiment.metrics],
         "guardrails": [g.definition for g in experiment.guardrails],
+        "segments": experiment.segments,
         "outcome": None
         if outcome is None
         else {"outcome": outcome.outcome, "winner": outcome.winner},

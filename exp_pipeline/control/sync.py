@@ -97,6 +97,7 @@ def _desired_fields(spec: ExperimentSpec, default_timezone: str) -> dict[str, An
         "timezone": spec.effective_timezone(default_timezone),
         "subject_type": spec.subject_type,
         "traffic_percentage": spec.traffic_percentage,
+        "segments": [s.model_dump(mode="json") for s in spec.segments],
         **({"owner": spec.owner} if spec.owner is not None else {}),
     }
 

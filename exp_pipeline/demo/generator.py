@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from exp_pipeline.catalog import Catalog, Experiment
+from exp_pipeline.demo.history import PreExposureHistory
 from exp_pipeline.flags import decide
 from exp_pipeline.flags.snapshot import preview_snapshot
 
@@ -63,6 +64,28 @@ EVENT_SHARE = {"checkout-funnel": 0.5, "homepage-banner": 0.25, "new-search": 0.
 # The experiment whose flag also has subjects in two variants and a stale variant key.
 MIXED_EXPERIMENT = "checkout-funnel"
 STALE_VARIANT = "test-old"
+
+# Organisations (`$groups`, docs/groups.md) follow from the subject number alone, so they
+# draw nothing from the random streams: ORG_SIZE consecutive subjects of an experiment
+# share one, and every ANONYMOUS_EVERY-th subject belongs to none.
+ORG_SIZE = 2
+ANONYMOUS_EVERY = 10
+
+# Subject context: a `$set` of country and device.platform on each subject's first event
+# (docs/segments.md), except NO_CONTEXT_SHARE of subjects. Drawn from a stream of its own,
+# so every other draw, and so every other event, is what it was without it. LU and MT are
+# too small to be pooled on their own: the demo's pooling merges them into (other).
+CONTEXT_COUNTRIES = {
+    "US": 0.38,
+    "DE": 0.22,
+    "GB": 0.16,
+    "FR": 0.12,
+    "NL": 0.114,
+    "LU": 0.003,
+    "MT": 0.003,
+}
+CONTEXT_PLATFORMS = {"ios": 0.4, "android": 0.35, "web": 0.25}
+NO_CONTEXT_SHARE = 0.06
 
 # Used when a catalog window has no start, or no end (an open-ended experiment).
 DEFAULT_FIRST_DAY = date(2026, 11, 1)
@@ -127,6 +150,7 @@ _GAP_MAX_MS = 900_000
 _CALIBRATION_SUBJECTS = 4096
 _FILE_STREAM = 0  # SeedSequence stream of the per-day file draws (experiments: crc32 of key)
 _CALIBRATION_STREAM = 2**32
+_CONTEXT_STREAM = 2**32 + 1
 _CSV_HEADER = "event,distinct_id,timestamp,properties,event_id"
 
 
@@ -143,6 +167,8 @@ class DemoSummary:
     properties_not_object, csv_extra_columns, multi_variant_subjects,
     unknown_variant_subjects, unknown_variant_events. `timestamp_forms` counts the
     well-formed events per form (z, naive_t, naive_space, offset).
+    `pre_exposure_events` of those events are the CUPED history before the windows
+    (`exp_pipeline.demo.history`, in `<day>/history.jsonl`, z form); `days` includes its days.
     """
 
     out_dir: Path
@@ -156,6 +182,7 @@ class DemoSummary:
     subjects_per_experiment: dict[str, int]
     anomalies: dict[str, int]
     timestamp_forms: dict[str, int]
+    pre_exposure_events: int
 
 
 @dataclass(frozen=True)
@@ -229,6 +256,13 @@ def generate_demo_data(
         subjects_per_experiment=dict.fromkeys(tables.experiments, 0),
     )
     files: list[str] = []
+    history = PreExposureHistory(
+        [(plan.index, plan.experiment, plan.start_ms) for plan in plans],
+        seed,
+        tables.events,
+        tables.user_agents,
+        len(HUMAN_USER_AGENTS),
+    )
     with duckdb.connect() as con:
         con.execute("SET enable_progress_bar = false")
         con.execute(_MACROS_SQL)
@@ -239,9 +273,15 @@ def generate_demo_data(
                 if day in plan.subjects_per_day
             ]
             columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+            history.observe(columns)
             fmt = formats.get(day, "jsonl")
             day_table = _finish_day(columns, fmt, seed, day, tables, tally)
             files += _write_day(con, out_dir, day, fmt, day_table, seed)
+        written = history.write(con, out_dir)
+        files += written.files
+    for key, n in written.events.items():
+        tally.events_per_experiment[key] += n
+    tally.timestamp_forms["z"] += sum(written.events.values())
 
     files_written = dict.fromkeys(("jsonl", "csv", "parquet"), 0)
     for name in files:
@@ -251,7 +291,7 @@ def generate_demo_data(
     return DemoSummary(
         out_dir=out_dir,
         seed=seed,
-        days=tuple(day.isoformat() for day in days),
+        days=tuple(sorted({*(day.isoformat() for day in days), *written.days})),
         files=tuple(files),
         files_written=files_written,
         rows_written=events + malformed + tally.anomalies["duplicate_events"],
@@ -260,6 +300,7 @@ def generate_demo_data(
         subjects_per_experiment=tally.subjects_per_experiment,
         anomalies=tally.anomalies,
         timestamp_forms=tally.timestamp_forms,
+        pre_exposure_events=sum(written.events.values()),
     )
 
 
@@ -281,6 +322,12 @@ class _Tables:
         "search",
     )
     user_agents: tuple[str, ...] = HUMAN_USER_AGENTS + BOT_USER_AGENTS
+    # `$set` objects by context code: country × platform, in the tables' order.
+    contexts: tuple[str, ...] = tuple(
+        json.dumps({"country": c, "device": {"platform": p}}, separators=(",", ":"))
+        for c in CONTEXT_COUNTRIES
+        for p in CONTEXT_PLATFORMS
+    )
 
 
 @dataclass(frozen=True)
@@ -473,6 +520,10 @@ def _simulate(
     labels[stale] = tables.variants.index(STALE_VARIANT)
     label = labels[owner]
     session = np.zeros(owner.size, dtype=np.int8)
+    # The context rides on each subject's first event (owner is sorted, the first event
+    # of a subject is its earliest): -1 elsewhere.
+    context = _context_codes(seed, experiment.key, day, n)[owner]
+    context[1:][owner[1:] == owner[:-1]] = -1
     if mixed.any():
         # A subject in two variants comes back in a second session after its last event
         # and is served another variant: one more event like its first.
@@ -487,6 +538,7 @@ def _simulate(
         t_ms = np.concatenate([t_ms, np.minimum(t_ms[last] + gap, hi - 1)])
         label = np.concatenate([label, plan.variant_codes[other]])
         session = np.concatenate([session, np.ones(switchers.size, dtype=np.int8)])
+        context = np.concatenate([context, np.full(switchers.size, -1, dtype=context.dtype)])
 
     purchase = event == tables.events.index("purchase")
     amount = np.full(owner.size, np.nan)
@@ -515,7 +567,20 @@ def _simulate(
         "amount": amount,
         "dnt": dnt[owner],
         "user_agent": user_agent[owner],
+        "context": context,
     }
+
+
+def _context_codes(seed: int, experiment_key: str, day: date, n: int) -> np.ndarray:
+    """Each of a day's subjects' context code (into `_Tables.contexts`; -1: no `$set`)."""
+    rng = np.random.default_rng(
+        [seed, _CONTEXT_STREAM, zlib.crc32(experiment_key.encode()), day.toordinal()]
+    )
+    country = rng.choice(len(CONTEXT_COUNTRIES), size=n, p=list(CONTEXT_COUNTRIES.values()))
+    platform = rng.choice(len(CONTEXT_PLATFORMS), size=n, p=list(CONTEXT_PLATFORMS.values()))
+    codes = country * len(CONTEXT_PLATFORMS) + platform
+    codes[rng.random(n) < NO_CONTEXT_SHARE] = -1
+    return codes
 
 
 def _expand(
@@ -595,6 +660,10 @@ def _finish_day(
             "amount": pa.array(amount, mask=np.isnan(amount)),
             "dnt": columns["dnt"],
             "user_agent_json": coded_json(columns["user_agent"], tables.user_agents),
+            "set_json": pa.DictionaryArray.from_arrays(
+                pa.array(np.maximum(columns["context"], 0), mask=columns["context"] < 0),
+                pa.array(tables.contexts),
+            ),
             "ts_form": ts_form,
             "offset_minutes": offset,
             "dup": dup,
@@ -635,7 +704,11 @@ WITH valid AS (
             END
             || variant_json
             || coalesce(',"amount":' || amount::DECIMAL(12, 2)::VARCHAR, '')
+            || coalesce(',"$set":' || set_json, '')
             || CASE WHEN dnt THEN ',"$dnt":1' ELSE '' END
+            || CASE WHEN subject % {anonymous_every} = {anonymous_every} - 1 THEN ''
+                ELSE ',"$groups":{{"organization":"org-' || experiment || '-'
+                    || subject // {org_size} || '"}}' END
             || '}}' AS properties,
         uuid_of('{seed}:event:{day}:' || row_no) AS event_id
     FROM day_events
@@ -683,6 +756,8 @@ def _write_day(
         _ROWS_SQL.format(
             seed=seed,
             day=day.toordinal(),
+            org_size=ORG_SIZE,
+            anonymous_every=ANONYMOUS_EVERY,
             missing=_MISSING_DISTINCT_ID,
             bad_ts=_BAD_TIMESTAMP,
             not_object=_PROPERTIES_NOT_OBJECT,

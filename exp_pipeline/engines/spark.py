@@ -15,7 +15,7 @@ in the Python process's local zone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,9 @@ class SparkEngine:
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
         self._created: set[str] = set()  # analysis tables known to exist
+        # Per experiment, the analysis tables this engine rebuilt: what a caller copies
+        # back to DuckDB (`engines.transfer.copy_rebuilt`).
+        self.rebuilt: dict[str, set[str]] = {}
         spark.conf.set("spark.sql.session.timeZone", SESSION_TIME_ZONE)
 
     def _frame(self, sql: str, params: Params) -> DataFrame:
@@ -100,10 +103,25 @@ class SparkEngine:
                 f"ALTER TABLE {table} DROP IF EXISTS PARTITION (experiment_key = :key)",
                 args={"key": experiment_key},
             )
+        self.rebuilt.setdefault(experiment_key, set()).update(tables)
         yield
 
     def insert(self, table: str, sql: str, params: Params) -> None:
         self._frame(insert_statement(table, sql), params)
+
+    @contextmanager
+    def staged_rows(
+        self, name: str, columns: Mapping[str, str], rows: Sequence[tuple[Any, ...]]
+    ) -> Iterator[None]:
+        schema = ", ".join(
+            f"{column} {exp.DataType.build(kind, dialect=SOURCE_DIALECT).sql('spark')}"
+            for column, kind in columns.items()
+        )
+        self.spark.createDataFrame(list(rows), schema=schema).createOrReplaceTempView(name)
+        try:
+            yield
+        finally:
+            self.spark.catalog.dropTempView(name)
 
     def register_parquet_inputs(self, directory: str | Path) -> None:
         """Read the warehouse's input tables from `<directory>/<table>.parquet`."""

@@ -28,6 +28,8 @@ DIALECTS = ("duckdb", "spark")
 TRANSFORM_TABLES = (
     "exposures",
     "exposure_exclusions",
+    "group_exposures",
+    "group_exposure_exclusions",
     "conversions",
     "funnel_metrics",
     "trend_metrics",

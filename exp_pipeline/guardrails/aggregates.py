@@ -21,10 +21,17 @@ numerator and denominator are depends on the metric kind:
 Data health, over the whole experiment window up to the same end: exposed subjects per
 variant (their flag signals name one defined variant), and subjects seen with two or
 more variants (min <> max, so every engine agrees).
+
+Set-based: a guardrail tick looks at every running experiment (500 in the benchmark), so
+the experiments' flags and windows are staged as rows (`Engine.staged_rows`) and a
+handful of statements (data ends with health, then one per metric kind, and one per
+property for continuous metrics) each scan `flag_assignments` once for all of them,
+instead of four or more statements per experiment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,129 +41,186 @@ from exp_pipeline.guardrails.targets import GuardrailSpec, GuardrailTarget
 from exp_pipeline.timeutil import iso_utc
 
 _FLAGGED = statement("guardrail_flagged_events")
+# The staged relations: one row per experiment (guardrail_looks), one per window of a
+# guardrail (guardrail_windows); `look` numbers the rows.
+LOOKS = {
+    "look": "INTEGER",
+    "flag": "VARCHAR",
+    "window_start": "TIMESTAMPTZ",
+    "window_end": "TIMESTAMPTZ",
+}
+WINDOWS = {**LOOKS, "event_a": "VARCHAR", "event_b": "VARCHAR"}
+# A guardrail window: its experiment, the metric watched, its start and end.
+Window = tuple[GuardrailTarget, dict[str, Any], datetime, datetime]
 
-# Per metric kind: numerator and denominator per variant over the flagged events.
+# Per metric kind: numerator and denominator per window and variant over the flagged
+# events; event_a and event_b are the window's metric events (`_metric_events`).
 KIND_SQL = {
     "ratio": f"""
-        SELECT variant, count(*) FILTER (WHERE event = $numerator)::DOUBLE,
-               count(*) FILTER (WHERE event = $denominator)::DOUBLE
-        FROM ({_FLAGGED}) w GROUP BY variant
+        SELECT look, variant, count(*) FILTER (WHERE event = event_a)::DOUBLE,
+               count(*) FILTER (WHERE event = event_b)::DOUBLE
+        FROM ({_FLAGGED}) w GROUP BY look, variant
     """,
     "trend": f"""
-        SELECT variant, count(*) FILTER (WHERE event = $event)::DOUBLE,
+        SELECT look, variant, count(*) FILTER (WHERE event = event_a)::DOUBLE,
                count(DISTINCT distinct_id)::DOUBLE
-        FROM ({_FLAGGED}) w GROUP BY variant
+        FROM ({_FLAGGED}) w GROUP BY look, variant
     """,
     "funnel": f"""
-        SELECT variant, count(DISTINCT distinct_id) FILTER (WHERE event = $last)::DOUBLE,
-               count(DISTINCT distinct_id) FILTER (WHERE event = $first)::DOUBLE
-        FROM ({_FLAGGED}) w GROUP BY variant
+        SELECT look, variant, count(DISTINCT distinct_id) FILTER (WHERE event = event_a)::DOUBLE,
+               count(DISTINCT distinct_id) FILTER (WHERE event = event_b)::DOUBLE
+        FROM ({_FLAGGED}) w GROUP BY look, variant
     """,
     "continuous": f"""
-        SELECT w.variant, coalesce({property_sum("e.properties", "w.event = $event")}, 0),
+        SELECT w.look, w.variant,
+               coalesce({property_sum("e.properties", "w.event = w.event_a")}, 0),
                count(DISTINCT w.distinct_id)::DOUBLE
         FROM ({_FLAGGED}) w JOIN events e ON e.event_uid = w.event_uid
-        GROUP BY w.variant
+        GROUP BY w.look, w.variant
     """,
 }
 
 
-def _kind_params(metric: dict[str, Any], dialect: str) -> dict[str, Any]:
+def _metric_events(metric: dict[str, Any]) -> tuple[str, str | None]:
+    """The (event_a, event_b) a window of `metric` counts: numerator and denominator events
+    (ratio), last and first step (funnel), the metric event (trend, continuous)."""
     kind = metric["kind"]
     if kind == "ratio":
-        return {"numerator": metric["numerator"], "denominator": metric["denominator"]}
+        return metric["numerator"], metric["denominator"]
     if kind == "funnel":
-        return {"first": metric["steps"][0], "last": metric["steps"][-1]}
-    if kind == "continuous":
-        return {"event": metric["event"], "path": json_path(metric["property"], dialect)}
-    return {"event": metric["event"]}
+        return metric["steps"][-1], metric["steps"][0]
+    return metric["event"], None
 
 
-def _variant_counts(
-    engine: Engine,
-    target: GuardrailTarget,
-    guardrail: GuardrailSpec,
-    start: datetime,
-    end: datetime,
-) -> dict[str, dict[str, float]]:
-    metric = guardrail.metric
-    rows = engine.fetch(
-        KIND_SQL[metric["kind"]],
+def _group_key(metric: dict[str, Any]) -> tuple[str, str | None]:
+    """Windows read by one statement: a kind, and for continuous metrics the property."""
+    return metric["kind"], metric.get("property") if metric["kind"] == "continuous" else None
+
+
+def _window_counts(engine: Engine, windows: list[Window]) -> list[dict[str, dict[str, float]]]:
+    """Per window (target, metric, start, end): numerator and denominator per variant."""
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for i, (_, metric, _, _) in enumerate(windows):
+        groups.setdefault(_group_key(metric), []).append(i)
+    found: dict[int, dict[str, tuple[float, float]]] = {}
+    for (kind, prop), members in groups.items():
+        rows = [
+            (
+                i,
+                windows[i][0].flag_key,
+                windows[i][2],
+                windows[i][3],
+                *_metric_events(windows[i][1]),
+            )
+            for i in members
+        ]
+        params = {} if prop is None else {"path": json_path(prop, engine.dialect)}
+        with engine.staged_rows("guardrail_windows", WINDOWS, rows):
+            for look, variant, num, den in engine.fetch(KIND_SQL[kind], params):
+                found.setdefault(look, {})[variant] = (num, den)
+    return [
         {
-            "flag": target.flag_key,
-            "start": start,
-            "end": end,
-            **_kind_params(metric, engine.dialect),
-        },
-    )
-    counts = {variant: (num, den) for variant, num, den in rows}
-    return {
-        v: dict(zip(("numerator", "denominator"), counts.get(v, (0.0, 0.0)), strict=True))
-        for v in target.allocation
-    }
+            v: dict(
+                zip(("numerator", "denominator"), found.get(i, {}).get(v, (0.0, 0.0)), strict=True)
+            )
+            for v in target.allocation
+        }
+        for i, (target, _, _, _) in enumerate(windows)
+    ]
 
 
-def _guardrail_aggregates(
-    engine: Engine,
-    target: GuardrailTarget,
-    guardrail: GuardrailSpec,
-    data_end: datetime,
-) -> dict[str, Any]:
+def _windows_of(
+    target: GuardrailTarget, guardrail: GuardrailSpec, data_end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The guardrail's trailing window, and for a sequential one also the cumulative one:
+    the always-valid test needs counts that only grow, since the start, not a sliding
+    window (its carried p-value would lose its guarantee)."""
     start = target.start_utc
     if guardrail.observation_window_minutes:
         start = max(start, data_end - timedelta(minutes=guardrail.observation_window_minutes))
-    aggregates: dict[str, Any] = {
-        "metric_key": guardrail.metric_key,
-        "window_start": iso_utc(start),
-        "window_end": iso_utc(data_end),
-        "variants": _variant_counts(engine, target, guardrail, start, data_end),
-    }
+    windows = [(start, data_end)]
     if guardrail.method == "sequential":
-        # The always-valid test needs counts that only grow: since the start, not a
-        # sliding window (its carried p-value would lose its guarantee).
-        aggregates["cumulative"] = _variant_counts(
-            engine, target, guardrail, target.start_utc, data_end
-        )
-    return aggregates
+        windows.append((target.start_utc, data_end))
+    return windows
+
+
+def _looks(
+    engine: Engine, targets: Sequence[GuardrailTarget], now: datetime
+) -> tuple[list[datetime | None], dict[int, dict[str, Any]]]:
+    """Each target's data end (its freshest flagged event, capped by now and its end; None
+    without any) and, per target with data, its health: exposed subjects per variant,
+    unknown and multi-variant ones. One statement for every target."""
+    rows = [
+        (i, t.flag_key, t.start_utc, min(now, t.end_utc) if t.end_utc else now)
+        for i, t in enumerate(targets)
+    ]
+    counts: dict[int, list[tuple[str, int, int]]] = {}
+    ends: dict[int, datetime] = {}
+    with engine.staged_rows("guardrail_looks", LOOKS, rows):
+        for look, variant, single, mixed, newest in engine.fetch(statement("guardrail_health"), {}):
+            counts.setdefault(look, []).append((variant, single, mixed))
+            ends[look] = max(ends[look], newest) if look in ends else newest
+    health = {}
+    for i in ends:
+        exposed: dict[str, int] = dict.fromkeys(targets[i].allocation, 0)
+        unknown = multiple = 0
+        for variant, single, mixed in counts[i]:
+            multiple += mixed
+            if variant in exposed:
+                exposed[variant] += single
+            else:
+                unknown += single
+        health[i] = {
+            "exposed": exposed,
+            "unknown_variant_subjects": unknown,
+            "multiple_variant_subjects": multiple,
+            "subjects": sum(exposed.values()) + unknown + multiple,
+        }
+    return [ends.get(i) for i in range(len(targets))], health
+
+
+def compute_all_aggregates(
+    warehouse: Warehouse, targets: Sequence[GuardrailTarget], now: datetime
+) -> list[dict[str, Any]]:
+    """The snapshot payload of every target (in order): health and every guardrail's
+    aggregates, from a fixed number of set-based statements whatever the targets' count."""
+    engine = as_engine(warehouse)
+    ends, health = _looks(engine, targets, now)
+    windows = [
+        (target, guardrail.metric, start, stop)
+        for target, end in zip(targets, ends, strict=True)
+        if end is not None
+        for guardrail in target.guardrails
+        for start, stop in _windows_of(target, guardrail, end)
+    ]
+    counts = iter(_window_counts(engine, windows))
+    payloads = []
+    for i, (target, end) in enumerate(zip(targets, ends, strict=True)):
+        payload: dict[str, Any] = {
+            "experiment_key": target.key,
+            "data_end": iso_utc(end),
+            "allocation": target.allocation,
+            "health": health.get(i),
+            "guardrails": [],
+        }
+        if end is not None:  # else no flagged event yet: nothing to judge
+            for guardrail in target.guardrails:
+                spans = _windows_of(target, guardrail, end)
+                aggregates: dict[str, Any] = {
+                    "metric_key": guardrail.metric_key,
+                    "window_start": iso_utc(spans[0][0]),
+                    "window_end": iso_utc(end),
+                    "variants": next(counts),
+                }
+                if len(spans) > 1:
+                    aggregates["cumulative"] = next(counts)
+                payload["guardrails"].append(aggregates)
+        payloads.append(payload)
+    return payloads
 
 
 def compute_aggregates(
     warehouse: Warehouse, target: GuardrailTarget, now: datetime
 ) -> dict[str, Any]:
     """The snapshot payload of one experiment: health and every guardrail's aggregates."""
-    engine = as_engine(warehouse)
-    cap = min(now, target.end_utc) if target.end_utc else now
-    data_end = engine.fetch(
-        statement("guardrail_data_end"),
-        {"flag": target.flag_key, "start": target.start_utc, "cap": cap},
-    )[0][0]
-    payload: dict[str, Any] = {
-        "experiment_key": target.key,
-        "data_end": iso_utc(data_end),
-        "allocation": target.allocation,
-        "health": None,
-        "guardrails": [],
-    }
-    if data_end is None:
-        return payload  # no flagged event yet: nothing to judge
-    exposed: dict[str, int] = dict.fromkeys(target.allocation, 0)
-    unknown = multiple = 0
-    for variant, single, mixed in engine.fetch(
-        statement("guardrail_health"),
-        {"flag": target.flag_key, "start": target.start_utc, "end": data_end},
-    ):
-        multiple += mixed
-        if variant in exposed:
-            exposed[variant] += single
-        else:
-            unknown += single
-    payload["health"] = {
-        "exposed": exposed,
-        "unknown_variant_subjects": unknown,
-        "multiple_variant_subjects": multiple,
-        "subjects": sum(exposed.values()) + unknown + multiple,
-    }
-    payload["guardrails"] = [
-        _guardrail_aggregates(engine, target, g, data_end) for g in target.guardrails
-    ]
-    return payload
+    return compute_all_aggregates(warehouse, [target], now)[0]

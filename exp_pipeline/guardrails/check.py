@@ -17,7 +17,8 @@ from sqlalchemy import select
 from exp_pipeline.control.db import ControlDatabase
 from exp_pipeline.control.global_settings import get_setting
 from exp_pipeline.control.models import GuardrailSnapshot
-from exp_pipeline.guardrails.aggregates import compute_aggregates
+from exp_pipeline.engines.base import Warehouse
+from exp_pipeline.guardrails.aggregates import compute_all_aggregates
 from exp_pipeline.guardrails.decisions import Decision, apply_evaluation
 from exp_pipeline.guardrails.evaluate import evaluate
 from exp_pipeline.guardrails.targets import GuardrailTarget, running_targets
@@ -35,11 +36,11 @@ def _enabled_targets(db: ControlDatabase, limit: int | None) -> list[GuardrailTa
 
 
 def snapshot_guardrails(
-    con: duckdb.DuckDBPyConnection, db: ControlDatabase, now: datetime, limit: int | None = None
+    warehouse: Warehouse, db: ControlDatabase, now: datetime, limit: int | None = None
 ) -> list[GuardrailTarget]:
     """Compute and store the aggregates of every running experiment with guardrails."""
     targets = _enabled_targets(db, limit) or []
-    payloads = [(t, compute_aggregates(con, t, now)) for t in targets]
+    payloads = zip(targets, compute_all_aggregates(warehouse, targets, now), strict=True)
     with db.session() as session:
         for target, payload in payloads:
             row = session.scalars(

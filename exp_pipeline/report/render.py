@@ -18,7 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from exp_pipeline.analysis.group_results import units_note
+from exp_pipeline.report.model_tables import ModelTable, model_tables
 from exp_pipeline.report.plots import Plot, metric_plots, png_data_uri
+from exp_pipeline.report.segment_tables import segment_tables
 from exp_pipeline.reporting import (
     interval_text,
     optional_number,
@@ -231,8 +234,8 @@ def _comparison_rows(metric: dict[str, Any]) -> list[list[str]]:
 
 
 def _notes(metric: dict[str, Any]) -> list[str]:
-    """What shaped the numbers: a stated prior, winsorisation, the dispersion test."""
-    notes = []
+    """What shaped the numbers: the unit, a stated prior, winsorisation, dispersion."""
+    notes = units_note(metric)
     if metric.get("prior"):
         prior = metric["prior"]
         notes.append(
@@ -334,6 +337,38 @@ def _section(metric: dict[str, Any]) -> _Section:
         plots=[] if "reason" in metric else metric_plots(metric),
         comparisons=_comparison_rows(metric),
     )
+
+
+def _cell(value: Any) -> str:
+    """A model table's value as text: counts whole, other numbers to four digits."""
+    if value is None:
+        return ""
+    if isinstance(value, str | int):
+        return str(value)
+    return _number(value)
+
+
+def _table_section(title: str, table: ModelTable) -> _Section:
+    """A model or segment table as one more section: a summary line and its rows."""
+    return _Section(
+        title=title,
+        subtitle=table.summary,
+        headers=[name.replace("_", " ") for name in table.columns],
+        rows=[[_cell(row[name]) for name in table.columns] for row in table.rows],
+        notes=[],
+        verdict="",
+        significant=False,
+        plots=[],
+        comparisons=[],
+    )
+
+
+def _model_sections(metric: dict[str, Any]) -> list[_Section]:
+    """The metric's CUPED and revenue-hurdle blocks, each one more table after it."""
+    return [
+        _table_section(f"{metric['metric_key']}: {table.title}", table)
+        for table in model_tables(metric)
+    ]
 
 
 WEB_COUNTER_HEADERS = [
@@ -486,7 +521,8 @@ def render_report(document: dict[str, Any], fmt: Format) -> str:
     if fmt not in renderers:
         raise ValueError(f"unknown report format {fmt!r} (md or html)")
     title = f"Experiment report: {document['experiment_key']}"
-    sections = [_section(m) for m in document["metrics"]]
+    sections = [s for m in document["metrics"] for s in (_section(m), *_model_sections(m))]
     if document.get("web_counters"):
         sections.append(_web_counters_section(document["web_counters"]))
+    sections += [_table_section(table.title, table) for table in segment_tables(document)]
     return renderers[fmt](title, _facts(document), sections)

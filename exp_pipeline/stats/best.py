@@ -24,8 +24,8 @@ from exp_pipeline.stats.posteriors import Posterior
 from exp_pipeline.stats.quadrature import (
     IntegrationError,
     gauss_legendre_rule,
-    integration_range,
     quantile_breaks,
+    thinned_breaks,
     weighted_sum,
 )
 
@@ -40,12 +40,22 @@ def _shared_rule(
     """One rule resolving every posterior, covering all of their ranges."""
     if len(posteriors) < 2:
         raise ValueError(f"comparing variants needs at least two posteriors, got {len(posteriors)}")
-    ranges = [integration_range(p) for p in posteriors]
-    return gauss_legendre_rule(
-        [quantile_breaks(p) for p in posteriors],
-        min(lo for lo, _ in ranges),
-        max(hi for _, hi in ranges),
-    )
+    # Each posterior's first and last breaks are its integration range.
+    breaks = [quantile_breaks(p) for p in posteriors]
+    lower, upper = min(float(b[0]) for b in breaks), max(float(b[-1]) for b in breaks)
+    return gauss_legendre_rule([thinned_breaks(breaks, lower, upper)], lower, upper)
+
+
+def _others(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Row i: the product of every row but i, from prefix and suffix products.
+
+    k rows cost 3k products instead of k², and no division, so a distribution function
+    of exactly 0 leaves the others' products intact.
+    """
+    ones = np.ones((1, values.shape[1]))
+    before = np.cumprod(np.vstack([ones, values[:-1]]), axis=0)
+    after = np.cumprod(np.vstack([ones, values[:0:-1]]), axis=0)[::-1]
+    return before * after
 
 
 def probability_to_be_best(posteriors: Mapping[str, Posterior]) -> dict[str, float]:
@@ -56,11 +66,8 @@ def probability_to_be_best(posteriors: Mapping[str, Posterior]) -> dict[str, flo
     """
     variants = list(posteriors.values())
     nodes, weights = _shared_rule(variants)
-    cdfs = np.array([p.cdf(nodes) for p in variants])
-    raw = [
-        weighted_sum(p.pdf(nodes) * np.prod(np.delete(cdfs, i, axis=0), axis=0), weights)
-        for i, p in enumerate(variants)
-    ]
+    others = _others(np.array([p.cdf(nodes) for p in variants]))
+    raw = [weighted_sum(p.pdf(nodes) * o, weights) for p, o in zip(variants, others, strict=True)]
     total = math.fsum(raw)
     if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
         raise IntegrationError(

@@ -16,7 +16,7 @@ The range stops at the 1e-12 and 1 - 1e-12 quantiles, so each posterior loses at
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +50,7 @@ _TAIL_LEVELS = np.array(
         0.3,
     ]
 )
+_LOWER_LEVELS = np.append(_TAIL_LEVELS, 0.5)  # the lower tail's quantiles, then the median
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(GAUSS_LEGENDRE_ORDER)
 
 
@@ -59,14 +60,49 @@ class IntegrationError(ArithmeticError):
 
 def quantile_breaks(posterior: Posterior) -> NDArray[np.float64]:
     """The posterior's break points, increasing, from its 1e-12 to its 1 - 1e-12 quantile."""
-    lower = posterior.ppf(_TAIL_LEVELS)
-    upper = posterior.isf(_TAIL_LEVELS[::-1])
-    return np.concatenate([lower, posterior.ppf([0.5]), upper])
+    return np.concatenate([posterior.ppf(_LOWER_LEVELS), posterior.isf(_TAIL_LEVELS[::-1])])
 
 
 def integration_range(posterior: Posterior) -> tuple[float, float]:
     """The interval outside which the posterior has at most 2e-12 of its mass."""
     return float(posterior.ppf(TAIL_PROBABILITY)), float(posterior.isf(TAIL_PROBABILITY))
+
+
+def thinned_breaks(
+    breaks: Sequence[NDArray[np.float64]], lower: float, upper: float
+) -> NDArray[np.float64]:
+    """Several posteriors' break points merged, without those that only crowd the others.
+
+    Each posterior's own breaks make intervals on which a 12-node rule resolves it. Near
+    posteriors interleave their breaks, so merging them all cuts every posterior's
+    intervals into pieces far smaller than any of them needs: ten nearly equal posteriors
+    give 289 intervals where about 30 resolve each. Walking the merged points in order,
+    one is kept only where the interval from the last kept point would otherwise grow
+    longer than the shortest own interval of any posterior it overlaps. So no interval of
+    the result is longer than any posterior's own interval there: each posterior is
+    integrated at least as finely as on its own rule, where the tests measure the error.
+    Breaks are clipped to [lower, upper] (both kept); non-finite ones are ignored.
+    """
+    own = [np.clip(b[np.isfinite(b)], lower, upper) for b in breaks]
+    points = np.unique(np.concatenate([*own, [lower, upper]]))
+    # Per gap between merged points: the shortest own interval of a posterior covering it.
+    middles = (points[:-1] + points[1:]) / 2
+    finest_here = np.full(middles.shape, np.inf)
+    for b in own:
+        i = np.searchsorted(b, middles)
+        inside = (i > 0) & (i < len(b))
+        length = b[np.minimum(i, len(b) - 1)] - b[np.maximum(i - 1, 0)]
+        finest_here = np.minimum(finest_here, np.where(inside, length, np.inf))
+    merged = points.tolist()
+    kept = [merged[0]]
+    finest = math.inf
+    for m, scale in enumerate(finest_here.tolist()):
+        finest = min(finest, scale)
+        if merged[m + 1] - kept[-1] > finest:
+            kept.append(merged[m])  # the interval must end here; the next starts here
+            finest = scale
+    kept.append(merged[-1])
+    return np.array(kept)
 
 
 def gauss_legendre_rule(

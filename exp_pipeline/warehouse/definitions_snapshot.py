@@ -27,7 +27,8 @@ TABLES: dict[str, str] = {
         outcome          VARCHAR,
         winner           VARCHAR,
         snapshot_at      TIMESTAMPTZ NOT NULL, -- when the control database was read
-        assignment_version INTEGER NOT NULL    -- decision ids of versions 1..this are valid
+        assignment_version INTEGER NOT NULL,   -- decision ids of versions 1..this are valid
+        subject_type     VARCHAR NOT NULL      -- the id assignment hashes: user, a group type
     """,
     "experiment_variants": """
         experiment_key     VARCHAR NOT NULL,
@@ -51,6 +52,12 @@ TABLES: dict[str, str] = {
         action                     VARCHAR NOT NULL,
         definition                 JSON NOT NULL
     """,
+    "experiment_segments": """
+        experiment_key VARCHAR NOT NULL,
+        attribute      VARCHAR NOT NULL,      -- context attribute path, e.g. device.platform
+        pooling        BOOLEAN NOT NULL,      -- partial pooling of the primary funnel's lift
+        position       INTEGER NOT NULL
+    """,
 }
 _DDL = [f"CREATE OR REPLACE TABLE {name} ({columns})" for name, columns in TABLES.items()]
 
@@ -66,7 +73,8 @@ def write_definitions_snapshot(
         for e in experiments:
             outcome = e["outcome"] or {}
             con.execute(
-                "INSERT INTO experiment_definitions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO experiment_definitions "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     e["key"],
                     e["name"],
@@ -81,6 +89,7 @@ def write_definitions_snapshot(
                     outcome.get("winner"),
                     snapshot_at,
                     e["assignment_version"],
+                    e.get("subject_type", "user"),  # the catalog's default
                 ],
             )
             con.executemany(
@@ -110,6 +119,14 @@ def write_definitions_snapshot(
                             json.dumps(g),
                         ]
                         for g in e["guardrails"]
+                    ],
+                )
+            if e.get("segments"):
+                con.executemany(
+                    "INSERT INTO experiment_segments VALUES (?, ?, ?, ?)",
+                    [
+                        [e["key"], g["attribute"], g["pooling"], i]
+                        for i, g in enumerate(e["segments"])
                     ],
                 )
         con.execute("COMMIT")

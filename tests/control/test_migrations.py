@@ -23,7 +23,7 @@ from exp_pipeline.control.global_settings import get_setting, set_setting
 from exp_pipeline.control.models import Base, FeatureFlag
 from exp_pipeline.errors import SettingsError
 
-HEAD = "0004"
+HEAD = "0005"
 TABLES = {
     "alembic_version",
     "approvals",

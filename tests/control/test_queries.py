@@ -89,6 +89,14 @@ def test_describe_the_project_catalog(control: Control) -> None:
                 "denominator": "app_exposure",
                 "direction": "lower_is_better",
             },
+            {
+                "key": "org_error_rate",
+                "aggregation": "organization",
+                "kind": "ratio",
+                "numerator": "app_error",
+                "denominator": "app_exposure",
+                "direction": "lower_is_better",
+            },
         ],
         "guardrails": [
             {
@@ -100,6 +108,7 @@ def test_describe_the_project_catalog(control: Control) -> None:
                 "method": "threshold",
             }
         ],
+        "segments": [],
         "outcome": None,
     }
     assert json.loads(json.dumps(rows)) == rows

@@ -16,7 +16,10 @@ from exp_pipeline.flags.snapshot import preview_snapshot
 
 N_EVENTS = 20_000
 CATALOG_PATH = Path(__file__).resolve().parents[2] / "config" / "experiments.yaml"
-DAYS = tuple(f"2026-11-{day:02d}" for day in range(1, 15))
+WINDOW_DAYS = tuple(f"2026-11-{day:02d}" for day in range(1, 15))
+# The 14 days before the window hold the revenue metric's CUPED history (lookback 14 days).
+HISTORY_DAYS = tuple(f"2026-10-{day:02d}" for day in range(18, 32))
+DAYS = HISTORY_DAYS + WINDOW_DAYS
 
 # Every data row of every landing file, parsed as far as it goes: `json_ok` is false for
 # an invalid JSON line, `valid` marks rows the loader must accept. Rows keep their folder.
@@ -133,9 +136,11 @@ def test_layout_one_folder_per_utc_day_in_three_formats(demo: DemoSummary) -> No
     root = demo.out_dir
     assert demo.days == DAYS
     assert sorted(p.name for p in root.iterdir()) == list(DAYS)
-    assert demo.files_written == {"jsonl": 12 + 14, "csv": 1, "parquet": 1}
+    assert demo.files_written == {"jsonl": 12 + 14 + 14, "csv": 1, "parquet": 1}
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.*")) == sorted(demo.files)
-    for day in DAYS:
+    for day in HISTORY_DAYS:
+        assert [p.name for p in (root / day).iterdir()] == ["history.jsonl"]
+    for day in WINDOW_DAYS:
         names = sorted(p.name for p in (root / day).iterdir())
         assert len(names) == 2 and names[1] == "replay.jsonl"
         assert names[0] in ("events.jsonl", "events.csv", "events.parquet")

@@ -19,7 +19,10 @@ import pytest
 
 from exp_pipeline.analysis.conversions import metric_sql
 from exp_pipeline.analysis.funnels import funnel_metrics_sql
+from exp_pipeline.analysis.metric_sums import metric_sums_sql
 from exp_pipeline.analysis.schema import create_analysis_tables
+from exp_pipeline.analysis.trends import trend_metrics_sql
+from exp_pipeline.analysis.units import exposed_units_sql, group_path
 from exp_pipeline.engines.base import DuckDBEngine
 from exp_pipeline.engines.spark import analysis_views_ddl, spark_table_ddl
 from exp_pipeline.engines.sql import (
@@ -33,7 +36,7 @@ from exp_pipeline.engines.sql import (
     table_columns,
     translate,
 )
-from exp_pipeline.guardrails.aggregates import KIND_SQL
+from exp_pipeline.guardrails.aggregates import KIND_SQL, LOOKS, WINDOWS
 from exp_pipeline.warehouse.connection import open_warehouse
 from exp_pipeline.warehouse.definitions_snapshot import write_definitions_snapshot
 
@@ -41,9 +44,17 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE_ENV = "EXP_PIPELINE_UPDATE_GOLDEN"
 
 FUNNEL = {"kind": "funnel", "steps": ["$pageview", "checkout_started", "purchase"]}
+GROUPED = {"aggregation": "organization"}
 STATEMENTS: dict[str, str] = {
     **{path.stem: statement(path.stem) for path in sorted(SQL_DIR.glob("*.sql"))},
     "conversions_funnel": metric_sql(FUNNEL),
+    "conversions_funnel_group": metric_sql({**FUNNEL, **GROUPED}),
+    "conversions_continuous_group": metric_sql({"kind": "continuous", **GROUPED}),
+    "trend_metrics": trend_metrics_sql({"kind": "trend"}),
+    "trend_metrics_group": trend_metrics_sql({"kind": "trend", **GROUPED}),
+    "metric_sums_ratio_group": metric_sums_sql(
+        "ratio", True, exposed_units_sql({"kind": "ratio", **GROUPED})
+    ),
     "conversions_funnel_window": metric_sql({**FUNNEL, "conversion_window_hours": 1.5}),
     "conversions_ratio": metric_sql({"kind": "ratio"}),
     "conversions_continuous": metric_sql({"kind": "continuous"}),
@@ -101,6 +112,9 @@ DUMMY_PARAMS = {
     "last": "b",
     "path": json_path("amount", "duckdb"),
     "window_hours": 1.5,
+    "quantile": 0.99,
+    "group_type": "organization",
+    "group_path": group_path("organization", "duckdb"),
     **{f"step{i}": f"s{i}" for i in range(1, 4)},
 }
 
@@ -113,7 +127,14 @@ def test_duckdb_runs_every_statement_as_written(name: str) -> None:
         create_analysis_tables(con)
         write_definitions_snapshot(con, [], DUMMY_PARAMS["end"])
         engine = DuckDBEngine(con)
-        with engine.staged("exposure_classes", statement("exposure_classes"), DUMMY_PARAMS):
+        with (
+            engine.staged("exposure_classes", statement("exposure_classes"), DUMMY_PARAMS),
+            engine.staged(
+                "group_exposure_classes", statement("group_exposure_classes"), DUMMY_PARAMS
+            ),
+            engine.staged_rows("guardrail_looks", LOOKS, []),
+            engine.staged_rows("guardrail_windows", WINDOWS, []),
+        ):
             if name.startswith("insert_"):
                 con.execute(*bind(STATEMENTS[name], "duckdb", DUMMY_PARAMS))
             else:

@@ -3,7 +3,7 @@ WITH ev AS (
     *
   FROM (
     SELECT
-      e.distinct_id,
+      e.distinct_id AS unit_id,
       x.variant,
       e.event,
       e.ts,
@@ -19,7 +19,7 @@ WITH ev AS (
     event IN (:step1, :step2, :step3)
 ), chain1 AS (
   SELECT
-    distinct_id,
+    unit_id,
     ts AS start_ts,
     event_uid AS start_uid,
     ts AS t,
@@ -27,7 +27,7 @@ WITH ev AS (
   FROM (
     SELECT
       *,
-      ROW_NUMBER() OVER (PARTITION BY distinct_id ORDER BY ts NULLS LAST, event_uid NULLS LAST) AS rn
+      ROW_NUMBER() OVER (PARTITION BY unit_id ORDER BY ts NULLS LAST, event_uid NULLS LAST) AS rn
     FROM ev
     WHERE
       event = :step1
@@ -36,25 +36,25 @@ WITH ev AS (
     rn = 1
 ), chain2 AS (
   SELECT
-    distinct_id,
+    unit_id,
     start_ts,
     start_uid,
     t,
     u
   FROM (
     SELECT
-      p.distinct_id,
+      p.unit_id,
       p.start_ts,
       p.start_uid,
       e.ts AS t,
       e.event_uid AS u,
       ROW_NUMBER() OVER (
-        PARTITION BY p.distinct_id, p.start_uid
+        PARTITION BY p.unit_id, p.start_uid
         ORDER BY e.ts NULLS LAST, e.event_uid NULLS LAST
       ) AS rn
     FROM chain1 AS p
     JOIN ev AS e
-      ON e.distinct_id = p.distinct_id
+      ON e.unit_id = p.unit_id
       AND e.event = :step2
       AND (
         e.ts > p.t OR (
@@ -66,25 +66,25 @@ WITH ev AS (
     rn = 1
 ), chain3 AS (
   SELECT
-    distinct_id,
+    unit_id,
     start_ts,
     start_uid,
     t,
     u
   FROM (
     SELECT
-      p.distinct_id,
+      p.unit_id,
       p.start_ts,
       p.start_uid,
       e.ts AS t,
       e.event_uid AS u,
       ROW_NUMBER() OVER (
-        PARTITION BY p.distinct_id, p.start_uid
+        PARTITION BY p.unit_id, p.start_uid
         ORDER BY e.ts NULLS LAST, e.event_uid NULLS LAST
       ) AS rn
     FROM chain2 AS p
     JOIN ev AS e
-      ON e.distinct_id = p.distinct_id
+      ON e.unit_id = p.unit_id
       AND e.event = :step3
       AND (
         e.ts > p.t OR (
@@ -96,44 +96,49 @@ WITH ev AS (
     rn = 1
 ), starts AS (
   SELECT
-    c1.distinct_id,
+    c1.unit_id,
     1 + CASE WHEN c2.t IS NULL THEN 0 ELSE 1 END + CASE WHEN c3.t IS NULL THEN 0 ELSE 1 END AS reached,
     c3.t AS completed_at
   FROM chain1 AS c1
   LEFT JOIN chain2 AS c2
-    ON c2.distinct_id = c1.distinct_id AND c2.start_uid = c1.start_uid
+    ON c2.unit_id = c1.unit_id AND c2.start_uid = c1.start_uid
   LEFT JOIN chain3 AS c3
-    ON c3.distinct_id = c1.distinct_id AND c3.start_uid = c1.start_uid
-), per_subject AS (
+    ON c3.unit_id = c1.unit_id AND c3.start_uid = c1.start_uid
+), per_unit AS (
   SELECT
-    distinct_id,
+    unit_id,
     MAX(reached) AS reached,
     MIN(completed_at) AS completed_at
   FROM starts
   GROUP BY
-    distinct_id
+    unit_id
 ), counts AS (
   SELECT
-    distinct_id,
+    unit_id,
     COUNT(*) AS n
   FROM ev
   GROUP BY
-    distinct_id
+    unit_id
 )
 SELECT
   :key,
   :metric,
-  x.distinct_id,
+  x.unit_id,
   x.variant,
-  ps.completed_at,
+  pu.completed_at,
   COALESCE(c.n, 0),
   CAST(NULL AS DOUBLE),
   CAST(NULL AS BIGINT),
-  COALESCE(ps.reached, 0)
-FROM exposures AS x
-LEFT JOIN per_subject AS ps
-  ON ps.distinct_id = x.distinct_id
+  COALESCE(pu.reached, 0)
+FROM (
+  SELECT
+    distinct_id AS unit_id,
+    variant
+  FROM exposures
+  WHERE
+    experiment_key = :key
+) AS x
+LEFT JOIN per_unit AS pu
+  ON pu.unit_id = x.unit_id
 LEFT JOIN counts AS c
-  ON c.distinct_id = x.distinct_id
-WHERE
-  x.experiment_key = :key
+  ON c.unit_id = x.unit_id

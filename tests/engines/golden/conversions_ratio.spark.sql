@@ -1,6 +1,6 @@
-WITH per_subject AS (
+WITH per_unit AS (
   SELECT
-    distinct_id,
+    unit_id,
     MIN(ts) FILTER(WHERE
       event = :numerator) AS first_conversion_utc,
     COUNT(*) FILTER(WHERE
@@ -10,7 +10,7 @@ WITH per_subject AS (
       event = :denominator) AS denominator_count
   FROM (
     SELECT
-      e.distinct_id,
+      e.distinct_id AS unit_id,
       x.variant,
       e.event,
       e.ts,
@@ -25,20 +25,25 @@ WITH per_subject AS (
   WHERE
     event IN (:numerator, :denominator)
   GROUP BY
-    distinct_id
+    unit_id
 )
 SELECT
   :key,
   :metric,
-  x.distinct_id,
+  x.unit_id,
   x.variant,
   p.first_conversion_utc,
   p.event_count,
   p.value_sum,
   p.denominator_count,
   CAST(NULL AS INT)
-FROM exposures AS x
-JOIN per_subject AS p
-  ON p.distinct_id = x.distinct_id
-WHERE
-  x.experiment_key = :key
+FROM (
+  SELECT
+    distinct_id AS unit_id,
+    variant
+  FROM exposures
+  WHERE
+    experiment_key = :key
+) AS x
+JOIN per_unit AS p
+  ON p.unit_id = x.unit_id

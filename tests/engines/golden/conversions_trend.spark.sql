@@ -1,13 +1,13 @@
-WITH per_subject AS (
+WITH per_unit AS (
   SELECT
-    distinct_id,
+    unit_id,
     MIN(ts) AS first_conversion_utc,
     COUNT(*) AS event_count,
     CAST(NULL AS DOUBLE) AS value_sum,
     CAST(NULL AS BIGINT) AS denominator_count
   FROM (
     SELECT
-      e.distinct_id,
+      e.distinct_id AS unit_id,
       x.variant,
       e.event,
       e.ts,
@@ -22,20 +22,25 @@ WITH per_subject AS (
   WHERE
     event = :event
   GROUP BY
-    distinct_id
+    unit_id
 )
 SELECT
   :key,
   :metric,
-  x.distinct_id,
+  x.unit_id,
   x.variant,
   p.first_conversion_utc,
   p.event_count,
   p.value_sum,
   p.denominator_count,
   CAST(NULL AS INT)
-FROM exposures AS x
-JOIN per_subject AS p
-  ON p.distinct_id = x.distinct_id
-WHERE
-  x.experiment_key = :key
+FROM (
+  SELECT
+    distinct_id AS unit_id,
+    variant
+  FROM exposures
+  WHERE
+    experiment_key = :key
+) AS x
+JOIN per_unit AS p
+  ON p.unit_id = x.unit_id

@@ -1,13 +1,16 @@
 SELECT
+  w.look,
+  w.event_a,
+  w.event_b,
   f.variant,
   f.event,
   f.distinct_id,
   f.event_uid
-FROM flag_assignments AS f
-WHERE
-  f.flag_key = :flag
+FROM guardrail_windows AS w
+JOIN flag_assignments AS f
+  ON f.flag_key = w.flag
   AND f.source = 'property'
   AND NOT f.is_bot
   AND NOT f.is_dnt
-  AND f.ts >= :start
-  AND f.ts <= :end
+  AND f.ts >= w.window_start
+  AND f.ts <= w.window_end

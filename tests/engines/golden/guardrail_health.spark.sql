@@ -1,20 +1,30 @@
 WITH subjects AS (
   SELECT
-    distinct_id,
-    MIN(variant) AS lo,
-    MAX(variant) AS hi
-  FROM flag_assignments
-  WHERE
-    flag_key = :flag AND NOT is_bot AND NOT is_dnt AND ts >= :start AND ts <= :end
+    l.look,
+    f.distinct_id,
+    MIN(f.variant) AS lo,
+    MAX(f.variant) AS hi,
+    MAX(f.ts) AS newest
+  FROM guardrail_looks AS l
+  JOIN flag_assignments AS f
+    ON f.flag_key = l.flag
+    AND NOT f.is_bot
+    AND NOT f.is_dnt
+    AND f.ts >= l.window_start
+    AND f.ts <= l.window_end
   GROUP BY
-    distinct_id
+    l.look,
+    f.distinct_id
 )
 SELECT
+  look,
   lo,
   COUNT(*) FILTER(WHERE
     lo = hi),
   COUNT(*) FILTER(WHERE
-    lo <> hi)
+    lo <> hi),
+  MAX(newest)
 FROM subjects
 GROUP BY
+  look,
   lo

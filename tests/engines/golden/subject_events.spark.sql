@@ -1,5 +1,5 @@
 SELECT
-  e.distinct_id,
+  e.distinct_id AS unit_id,
   x.variant,
   e.event,
   e.ts,

@@ -15,7 +15,7 @@ WITH variants AS (
   SELECT
     CAST(FROM_UTC_TIMESTAMP(e.ts, :timezone) AS DATE) AS day,
     f.variant,
-    e.distinct_id
+    e.distinct_id AS unit_id
   FROM analysis_events AS e
   JOIN flag_assignments AS f
     ON f.event_uid = e.event_uid AND f.flag_key = :flag AND f.source = 'property'
@@ -26,7 +26,7 @@ WITH variants AS (
     day,
     variant,
     COUNT(*) AS event_count,
-    COUNT(DISTINCT distinct_id) AS actors
+    COUNT(DISTINCT unit_id) AS actors
   FROM carrying
   GROUP BY
     day,

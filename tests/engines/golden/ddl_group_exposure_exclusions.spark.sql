@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS group_exposure_exclusions (experiment_key STRING NOT NULL, group_type STRING NOT NULL, reason STRING NOT NULL /* multiple_variants | no_group */, units BIGINT NOT NULL /* groups; no_group: exposed subjects */) USING parquet PARTITIONED BY (experiment_key)

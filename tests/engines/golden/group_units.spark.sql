@@ -1,0 +1,6 @@
+SELECT
+  group_key AS unit_id,
+  variant
+FROM group_exposures
+WHERE
+  experiment_key = :key AND group_type = :group_type

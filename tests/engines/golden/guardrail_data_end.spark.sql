@@ -1,5 +1,0 @@
-SELECT
-  MAX(ts)
-FROM flag_assignments
-WHERE
-  flag_key = :flag AND NOT is_bot AND NOT is_dnt AND ts >= :start AND ts <= :cap
