@@ -8,14 +8,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from exp_pipeline.catalog import Catalog, load_catalog, parse_catalog
+from exp_pipeline.catalog import Catalog, parse_catalog
 from exp_pipeline.demo import TRUE_EFFECTS, DemoSummary, generate_demo_data
 from exp_pipeline.demo.generator import STALE_VARIANT
 from exp_pipeline.flags import decide
 from exp_pipeline.flags.snapshot import preview_snapshot
+from tests.demo.demo_data import N_EVENTS
 
-N_EVENTS = 20_000
-CATALOG_PATH = Path(__file__).resolve().parents[2] / "config" / "experiments.yaml"
 WINDOW_DAYS = tuple(f"2026-11-{day:02d}" for day in range(1, 15))
 # The 14 days before the window hold the revenue metric's CUPED history (lookback 14 days).
 HISTORY_DAYS = tuple(f"2026-10-{day:02d}" for day in range(18, 32))
@@ -98,16 +97,6 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str) -> object:
     row = con.execute(sql).fetchone()
     assert row is not None
     return row[0]
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(CATALOG_PATH)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> DemoSummary:
-    return generate_demo_data(tmp_path_factory.mktemp("demo"), catalog, n_events=N_EVENTS)
 
 
 @pytest.fixture(scope="module")

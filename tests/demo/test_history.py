@@ -11,15 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exp_pipeline.catalog import Catalog, ContinuousMetric, Experiment, load_catalog
+from exp_pipeline.catalog import Catalog, ContinuousMetric, Experiment
 from exp_pipeline.demo import DemoSummary, generate_demo_data
 from exp_pipeline.demo.history import HISTORY_FILE, cuped_spending_metric
 from exp_pipeline.settings import DEFAULT_CONFIG, PipelineSettings
 from exp_pipeline.warehouse.connection import open_warehouse
 from exp_pipeline.warehouse.loader import load_files
+from tests.demo.demo_data import N_EVENTS
 
-N_EVENTS = 20_000
-CATALOG_PATH = Path(__file__).resolve().parents[2] / "config" / "experiments.yaml"
 EXPERIMENT = "checkout-funnel"
 # Measured on seed 7 at 20k events: correlation 0.52 (0.49 to 0.58 on seeds 3, 8 and 11;
 # 0.56 at the demo's 200k); the share of y's variance CUPED removes is its square.
@@ -47,16 +46,6 @@ WITH exposed AS (
 )
 SELECT variant, x, y FROM spent WHERE variant IN ('control', 'test') ORDER BY distinct_id
 """
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(CATALOG_PATH)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> DemoSummary:
-    return generate_demo_data(tmp_path_factory.mktemp("demo"), catalog, n_events=N_EVENTS)
 
 
 @pytest.fixture(scope="module")
