@@ -30,7 +30,7 @@ from typing import Any
 from exp_pipeline.analysis.definitions import ExperimentDefinition
 from exp_pipeline.analysis.metric_sums import SUBJECT_MEASURES
 from exp_pipeline.engines.base import Warehouse, as_engine
-from exp_pipeline.engines.sql import json_path, property_sum
+from exp_pipeline.engines.sql import exact_sum, json_path, property_sum
 
 # Per kind: the subject's in-experiment y (from its conversions row `c`), its pre-exposure
 # x (an aggregate over its events `e` in the lookback) and which events x reads.
@@ -87,7 +87,8 @@ def cuped_sums_sql(kind: str, capped: bool) -> str:
         SELECT m.variant, {y} AS y, coalesce(b.x, 0) AS x
         FROM measured m LEFT JOIN before b ON b.distinct_id = m.distinct_id
     )
-    SELECT variant, count(*), sum(y), sum(y * y), sum(x), sum(x * x), sum(x * y)
+    SELECT variant, count(*), {exact_sum("y")}, {exact_sum("y * y")}, {exact_sum("x")},
+           {exact_sum("x * x")}, {exact_sum("x * y")}
     FROM paired
     GROUP BY variant"""
 

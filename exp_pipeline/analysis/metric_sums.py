@@ -32,6 +32,7 @@ from typing import Any
 from exp_pipeline.analysis.definitions import ExperimentDefinition
 from exp_pipeline.analysis.units import exposed_units_sql, unit_params
 from exp_pipeline.engines.base import Warehouse, as_engine
+from exp_pipeline.engines.sql import exact_sum
 from exp_pipeline.stats.ratios import RatioSummary
 
 # Per kind: the per-subject value x and denominator y, from a subject's conversions row `c`
@@ -90,12 +91,6 @@ _CAP_CTES = """estimated AS (
     )"""
 
 
-def _exact_sum(term: str) -> str:
-    """Σ term, each rounded to 9 decimals and summed as DECIMAL: the same bits in whatever
-    order rows arrive (threads, engines), as `engines.sql.property_sum` does."""
-    return f"CAST(sum(CAST({term} AS DECIMAL(38, 9))) AS DOUBLE)"
-
-
 def metric_sums_sql(kind: str, winsorised: bool, units: str) -> str:
     """The SELECT of per-variant sums over the exposed `units` relation (`unit_id`,
     `variant`: `units.exposed_units_sql`). Parameters: $key, $metric (and $quantile,
@@ -118,8 +113,8 @@ def metric_sums_sql(kind: str, winsorised: bool, units: str) -> str:
         LEFT JOIN conversions c
           ON c.experiment_key = $key AND c.distinct_id = s.unit_id AND c.metric_key = $metric
     ), {capped}
-    SELECT variant, count(*), {_exact_sum("x")}, {_exact_sum("y")}, {_exact_sum("x * x")},
-           {_exact_sum("y * y")}, {_exact_sum("x * y")}, count(*) FILTER (WHERE lowered),
+    SELECT variant, count(*), {exact_sum("x")}, {exact_sum("y")}, {exact_sum("x * x")},
+           {exact_sum("y * y")}, {exact_sum("x * y")}, count(*) FILTER (WHERE lowered),
            max(cap)
     FROM capped
     GROUP BY variant"""

@@ -16,8 +16,7 @@ The model's module imports PyMC, which takes seconds; it is imported where a hur
 computed, so commands and runs without one (the results module imports this one) never
 pay for it.
 
-The log sums are exact (each term rounded to 9 decimals, summed as DECIMAL, as
-`engines.sql.property_sum` does): the sampler amplifies a last-bit difference in its
+The log sums are exact (`engines.sql.exact_sum`): the sampler amplifies a last-bit difference in its
 inputs into different draws, so sums that depend on the order rows arrive in would give
 another r_hat on Spark, or on the next multi-threaded run.
 """
@@ -31,6 +30,7 @@ from exp_pipeline.analysis.definitions import ExperimentDefinition
 from exp_pipeline.analysis.metric_sums import SUBJECT_MEASURES
 from exp_pipeline.analysis.units import exposed_units_sql, unit_params
 from exp_pipeline.engines.base import Warehouse, as_engine
+from exp_pipeline.engines.sql import exact_sum
 from exp_pipeline.stats.inputs import StatsInputError
 from exp_pipeline.stats.sampling_settings import SamplingSettings
 
@@ -54,8 +54,7 @@ def revenue_aggregates_sql(metric: dict[str, Any]) -> str:
         SELECT variant, ln(CASE WHEN v > 0 THEN v END) AS log_v FROM revenue
     )
     SELECT variant, count(*), count(log_v),
-           coalesce(CAST(sum(CAST(log_v AS DECIMAL(38, 9))) AS DOUBLE), 0),
-           coalesce(CAST(sum(CAST(log_v * log_v AS DECIMAL(38, 9))) AS DOUBLE), 0)
+           coalesce({exact_sum("log_v")}, 0), coalesce({exact_sum("log_v * log_v")}, 0)
     FROM logged
     GROUP BY variant"""
 

@@ -21,6 +21,7 @@ import duckdb
 
 from exp_pipeline.analysis.context import context_path
 from exp_pipeline.analysis.metric_sums import SUBJECT_MEASURES
+from exp_pipeline.engines.sql import exact_sum
 from exp_pipeline.stats.ratios import RatioSummary
 
 NO_VALUE = "(none)"
@@ -75,7 +76,8 @@ WITH measured AS (
     LEFT JOIN conversions c
       ON c.experiment_key = $key AND c.metric_key = $metric AND c.distinct_id = s.distinct_id
 )
-SELECT segment, variant, count(*), sum(x), sum(y), sum(x * x), sum(y * y), sum(x * y)
+SELECT segment, variant, count(*), {exact_sum("x")}, {exact_sum("y")}, {exact_sum("x * x")},
+       {exact_sum("y * y")}, {exact_sum("x * y")}
 FROM measured GROUP BY ALL
 """
 

@@ -88,6 +88,14 @@ def insert_statement(table: str, select: str) -> str:
     return f"INSERT INTO {table} ({', '.join(table_columns(table))})\n{select}"
 
 
+def exact_sum(term: str) -> str:
+    """SQL for Σ `term`, each term rounded to 9 decimals and summed as DECIMAL(38, 9), then
+    returned as DOUBLE: the same bits in whatever order rows arrive (threads, engines,
+    storage order), which a DOUBLE sum does not promise. Statistics and the PyMC sampler
+    downstream turn a last-bit difference into different documents."""
+    return f"CAST(sum(CAST({term} AS DECIMAL(38, 9))) AS DOUBLE)"
+
+
 def property_sum(json_column: str, only_when: str | None = None) -> str:
     """SQL summing property `$path` of `json_column` (over rows where `only_when` holds).
 
